@@ -1,0 +1,156 @@
+//! Stage 3: analysis. The tidy long table of observations becomes the summary table
+//! `(arm, x, metric, mean, lo, hi, n)` with 95% confidence intervals.
+//!
+//! polars does the table work: building the frame, grouping by `(arm, metric, x)`
+//! with `group_by_stable` (groups in order of first appearance, which the models keep
+//! fixed), filtering and selecting. The numeric reductions are done here, over each
+//! group's values in row order (replicate order), so the sums are the same whatever
+//! polars' thread count (DESIGN.md §2.4): polars promises no bit-stable float sums.
+
+pub mod claims;
+mod csv;
+mod stats;
+
+pub use stats::{mean_ci, Interval};
+
+use crate::error::{internal, Result};
+use crate::sim::Observations;
+use polars::prelude::*;
+
+/// One summary row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    pub x: f64,
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub n: u32,
+}
+
+/// The summary table: one row per (arm, metric, x).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    df: DataFrame,
+}
+
+fn pl(e: PolarsError) -> crate::error::Error {
+    internal(format!("polars: {e}"))
+}
+
+/// Summarises observations into means and 95% intervals per (arm, metric, x).
+pub fn summarise(obs: &Observations) -> Result<Summary> {
+    refuse_streaming_engine()?;
+    let df = observations_frame(obs).map_err(pl)?;
+    let groups = df.group_by_stable(["arm", "metric", "x"]).map_err(pl)?;
+    let values = df.column("value").map_err(pl)?.f64().map_err(pl)?;
+    let values: Vec<f64> = values.into_no_null_iter().collect();
+
+    let (mut arm, mut metric, mut x) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut mean, mut lo, mut hi, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut group: Vec<usize> = Vec::new();
+    for indicator in groups.get_groups().iter() {
+        group.clear();
+        match indicator {
+            GroupsIndicator::Idx((_, idx)) => group.extend(idx.iter().map(|&i| i as usize)),
+            GroupsIndicator::Slice([start, len]) => group.extend(start as usize..(start + len) as usize),
+        }
+        group.sort_unstable();
+        let first = group[0];
+        let sample: Vec<f64> = group.iter().map(|&i| values[i]).collect();
+        let ci = mean_ci(&sample);
+        arm.push(obs.arm[first].clone());
+        metric.push(obs.metric[first].clone());
+        x.push(obs.x[first]);
+        mean.push(ci.mean);
+        lo.push(ci.lo);
+        hi.push(ci.hi);
+        n.push(sample.len() as u32);
+    }
+    let height = arm.len();
+    let df = DataFrame::new(
+        height,
+        vec![
+            Column::new("arm".into(), arm),
+            Column::new("x".into(), x),
+            Column::new("metric".into(), metric),
+            Column::new("mean".into(), mean),
+            Column::new("lo".into(), lo),
+            Column::new("hi".into(), hi),
+            Column::new("n".into(), n),
+        ],
+    )
+    .map_err(pl)?;
+    Ok(Summary { df })
+}
+
+fn observations_frame(obs: &Observations) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        obs.len(),
+        vec![
+            Column::new("arm".into(), &obs.arm),
+            Column::new("metric".into(), &obs.metric),
+            Column::new("x".into(), &obs.x),
+            Column::new("replicate".into(), &obs.replicate),
+            Column::new("value".into(), &obs.value),
+        ],
+    )
+}
+
+/// The streaming engine gave different float sums on each multi-threaded run
+/// (DESIGN.md §2.4); its switch must never be on when outputs are made.
+fn refuse_streaming_engine() -> Result<()> {
+    match std::env::var("POLARS_FORCE_STREAMING") {
+        Ok(v) if !v.is_empty() && v != "0" => Err(crate::error::Error::Input(
+            "POLARS_FORCE_STREAMING is set: the streaming engine is not bit-stable. Fix: unset POLARS_FORCE_STREAMING.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Summary {
+    /// The rows of one (arm, metric) in order of x.
+    pub fn series(&self, arm: &str, metric: &str) -> Result<Vec<Row>> {
+        let mask = self.str_col("arm")?.equal(arm) & self.str_col("metric")?.equal(metric);
+        let part = self.df.filter(&mask).map_err(pl)?;
+        let col = |name: &str| -> Result<Vec<f64>> {
+            Ok(part.column(name).map_err(pl)?.f64().map_err(pl)?.into_no_null_iter().collect())
+        };
+        let (x, mean, lo, hi) = (col("x")?, col("mean")?, col("lo")?, col("hi")?);
+        let n: Vec<u32> = part.column("n").map_err(pl)?.u32().map_err(pl)?.into_no_null_iter().collect();
+        let mut rows: Vec<Row> = (0..x.len())
+            .map(|i| Row {
+                x: x[i],
+                mean: mean[i],
+                lo: lo[i],
+                hi: hi[i],
+                n: n[i],
+            })
+            .collect();
+        rows.sort_by(|a, b| a.x.total_cmp(&b.x));
+        Ok(rows)
+    }
+
+    /// Like [`Summary::series`], but an empty series is an error naming what is missing.
+    pub fn expect_series(&self, arm: &str, metric: &str) -> Result<Vec<Row>> {
+        let rows = self.series(arm, metric)?;
+        if rows.is_empty() {
+            return Err(crate::error::Error::Input(format!(
+                "the summary has no rows for arm `{arm}`, metric `{metric}`. Fix: check the arm and metric names (see figures/data/<id>.csv)"
+            )));
+        }
+        Ok(rows)
+    }
+
+    fn str_col(&self, name: &str) -> Result<&StringChunked> {
+        self.df.column(name).map_err(pl)?.str().map_err(pl)
+    }
+
+    /// The summary as CSV text in a fixed number format (DESIGN.md §2.7).
+    pub fn to_csv(&self) -> Result<String> {
+        csv::write(&self.df).map_err(pl)
+    }
+
+    pub fn height(&self) -> usize {
+        self.df.height()
+    }
+}

@@ -1,0 +1,276 @@
+//! Command-line interface. [`run`] is the only place an error becomes an exit code.
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, Manifest};
+use crate::pipeline::{self, Built, OutputFile};
+use crate::spec::{parse_override, Source};
+use crate::{output, verify};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 a claim failed (check) or an output differs (verify); \
+2 bad input (spec, option, override) or an I/O failure, with nothing overwritten.";
+
+/// Regenerates, bit for bit, every figure of the paper on self-correction under
+/// distribution mismatch. Each figure is a pure function of its spec (specs/ID.toml)
+/// and this code.
+#[derive(Debug, Parser)]
+#[command(name = "mismatch", version, after_help = EXIT_CODES)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every figure with its title and claim.
+    List {
+        /// Print the figure ids only, one per line.
+        #[arg(long)]
+        ids: bool,
+        /// Folder holding the specs.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+    },
+    /// Simulate, analyse and render figures: writes OUT/ID.svg, OUT/ID.png, OUT/data/ID.csv and OUT/MANIFEST.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        #[command(flatten)]
+        select: Select,
+        /// Output folder [default: figures, or out when --set is given].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a spec value, e.g. --set params.window=20 (repeatable). Outputs then
+        /// go to `out/` unless --out says otherwise, never over the committed figures.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        threads: Threads,
+    },
+    /// Evaluate each figure's claims, and its ablation, and print a verdict per claim.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        threads: Threads,
+    },
+    /// Rebuild every figure in memory and compare it byte for byte with a figures folder.
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        /// The folder to check.
+        #[arg(long, default_value = "figures")]
+        figures: PathBuf,
+        /// Folder holding the specs.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+        #[command(flatten)]
+        threads: Threads,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct Select {
+    /// Figure ids (see `mismatch list --ids`).
+    pub ids: Vec<String>,
+    /// Every figure.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// A spec file to use instead of specs/ID.toml (repeatable).
+    #[arg(long = "spec", value_name = "PATH")]
+    pub spec_files: Vec<PathBuf>,
+    /// Folder holding the specs.
+    #[arg(long, default_value = "specs")]
+    pub specs: PathBuf,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct Threads {
+    /// Worker threads for the replicates [default: all cores]. Outputs do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+/// Runs a command; an error is printed once, here, and becomes its exit code.
+pub fn run(args: Args) -> std::result::Result<(), i32> {
+    let outcome = match args.command {
+        Command::List { ids, specs } => list(&specs, ids),
+        Command::Run {
+            select,
+            out,
+            set,
+            threads,
+        } => with_threads(&threads, || run_figures(&select, out, &set)),
+        Command::Check { select, threads } => with_threads(&threads, || check(&select)),
+        Command::Verify {
+            figures,
+            specs,
+            threads,
+        } => with_threads(&threads, || verify(&figures, &specs)),
+    };
+    outcome.map_err(|e| {
+        eprintln!("error: {e}");
+        e.exit_code()
+    })
+}
+
+fn with_threads(threads: &Threads, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads.threads {
+        builder = builder.num_threads(n as usize);
+    }
+    let pool = builder.build().map_err(|e| Error::Input(format!("cannot start worker threads: {e}")))?;
+    pool.install(f)
+}
+
+fn spec_path(specs: &Path, id: &str) -> PathBuf {
+    specs.join(format!("{id}.toml"))
+}
+
+/// The spec sources a selection names, in paper order for `--all`.
+fn sources(select: &Select) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    let ids: Vec<String> = if select.all {
+        pipeline::experiments().iter().map(|e| e.id().to_string()).collect()
+    } else {
+        select.ids.clone()
+    };
+    for id in &ids {
+        pipeline::find(id)?;
+        out.push(Source::read(&spec_path(&select.specs, id))?);
+    }
+    for path in &select.spec_files {
+        out.push(Source::read(path)?);
+    }
+    if out.is_empty() {
+        return Err(Error::Input("no figure selected. Fix: name ids, or pass --all or --spec PATH".into()));
+    }
+    Ok(out)
+}
+
+fn progress_bar(label: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>22} [{bar:30}] {pos}/{len} replicates {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(label.to_string());
+    Some(pb)
+}
+
+fn build_one(source: &Source) -> Result<Built> {
+    let label = source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let pb = progress_bar(&label);
+    let built = pipeline::build(source, pb.clone());
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    built
+}
+
+fn list(specs: &Path, ids_only: bool) -> Result<()> {
+    for e in pipeline::experiments() {
+        if ids_only {
+            println!("{}", e.id());
+            continue;
+        }
+        let (title, claim) = match Source::read(&spec_path(specs, e.id())).and_then(|s| header_text(&s)) {
+            Ok(tc) => tc,
+            Err(_) => ("(spec missing or invalid)".to_string(), String::new()),
+        };
+        println!("{}\n  {title}\n  {claim}", e.id());
+    }
+    Ok(())
+}
+
+fn header_text(source: &Source) -> Result<(String, String)> {
+    let table: toml::Table = toml::from_str(&source.text).map_err(|e| Error::Input(e.to_string()))?;
+    let get = |k: &str| table.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    Ok((get("title"), get("claim")))
+}
+
+fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) -> Result<()> {
+    let out = out.unwrap_or_else(|| PathBuf::from(if set.is_empty() { "figures" } else { "out" }));
+    let mut figures = Vec::new();
+    for source in sources(select)? {
+        let source = source.with_overrides(set);
+        let built = build_one(&source)?;
+        let files = pipeline::render_outputs(&built)?;
+        figures.push((built.header.id.clone(), built.spec_sha256.clone(), files));
+    }
+    output::write_figures(&out, &figures)?;
+    for (id, _, files) in &figures {
+        let names: Vec<String> = files.iter().map(|f| out.join(&f.path).display().to_string()).collect();
+        eprintln!("{id}: wrote {}", names.join(", "));
+    }
+    Ok(())
+}
+
+fn print_verdicts(label: &str, verdicts: &[crate::analysis::claims::Verdict]) {
+    for v in verdicts {
+        let mark = if v.holds { "PASS" } else { "FAIL" };
+        println!("  {mark} {label}{}: {}\n         {}", v.id, v.says, v.detail);
+    }
+}
+
+fn check(select: &Select) -> Result<()> {
+    let mut failed = Vec::new();
+    for source in sources(select)? {
+        let built = build_one(&source)?;
+        let report = pipeline::check(&source, &built)?;
+        println!("{}: {}", report.id, built.header.claim);
+        print_verdicts("", &report.claims);
+        println!("  ablation: {}", report.ablation_says);
+        print_verdicts("ablation ", &report.ablation_claims);
+        print_verdicts("", &report.breaks);
+        if !report.all_hold() {
+            failed.push(report.id);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("claims failed for: {}", failed.join(", "))))
+    }
+}
+
+fn verify(figures: &Path, specs: &Path) -> Result<()> {
+    let mut rebuilt: Vec<OutputFile> = Vec::new();
+    let mut manifest = Manifest::new();
+    for e in pipeline::experiments() {
+        let source = Source::read(&spec_path(specs, e.id()))?;
+        let built = build_one(&source)?;
+        let files = pipeline::render_outputs(&built)?;
+        let hashes: Vec<(String, String)> = files.iter().map(|f| (f.path.clone(), manifest::sha256_hex(&f.bytes))).collect();
+        manifest.record(e.id(), &built.spec_sha256, &hashes);
+        rebuilt.extend(files);
+    }
+    let verdicts = verify::compare(figures, &rebuilt, &manifest);
+    let mut bad = 0;
+    for (path, verdict) in &verdicts {
+        let line = match verdict {
+            verify::Verdict::Ok => "ok".to_string(),
+            verify::Verdict::Missing => "missing".to_string(),
+            verify::Verdict::Unexpected => "unexpected (not made by any figure)".to_string(),
+            verify::Verdict::Differs(how) => format!("differs: {how}"),
+        };
+        if *verdict != verify::Verdict::Ok {
+            bad += 1;
+        }
+        println!("{:<9} {}", line.split(':').next().unwrap_or(""), figures.join(path).display());
+        if let verify::Verdict::Differs(how) = verdict {
+            println!("          {how}");
+        }
+    }
+    if bad == 0 {
+        println!("verified: {} files identical to a fresh build", verdicts.len());
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("{bad} of {} files do not match a fresh build", verdicts.len())))
+    }
+}

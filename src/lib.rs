@@ -1,0 +1,18 @@
+//! `mismatch` regenerates, bit for bit, every figure of a paper on why self-correction
+//! breaks when the errors a model practised on are not the errors it makes.
+//!
+//! The folders are the pipeline's stages (DESIGN.md §1):
+//! [`spec`] → [`sim`] → [`analysis`] → [`render`] → [`output`] and [`manifest`],
+//! joined in [`pipeline`] and driven by [`cli`].
+
+pub mod analysis;
+pub mod cli;
+pub mod error;
+pub mod manifest;
+pub mod output;
+pub mod pipeline;
+pub mod render;
+pub mod rng;
+pub mod sim;
+pub mod spec;
+pub mod verify;

@@ -1,0 +1,37 @@
+//! Stage 4: rendering. A [`Figure`] (panels, axes, series, built by each model from
+//! its summary) becomes SVG text with plotters, and the PNG is rasterised from that
+//! same SVG with resvg, so the two always agree.
+//!
+//! Fonts: DejaVu Sans, embedded in the binary (the `dejavu` crate), registered with
+//! plotters for text measurement and loaded into resvg's font database for drawing.
+//! No system font is ever looked up (DESIGN.md §2.5).
+
+mod draw;
+mod figure;
+mod raster;
+
+pub use figure::{Axis, Figure, Mark, Panel, Series, PALETTE};
+pub use raster::png;
+
+use crate::error::Result;
+
+/// Registers the embedded fonts with plotters. Idempotent; called before every render
+/// because plotters keeps fonts in a process-wide registry.
+pub fn register_fonts() -> Result<()> {
+    use plotters::style::FontStyle;
+    for (style, bytes) in [
+        (FontStyle::Normal, dejavu::sans::regular()),
+        (FontStyle::Bold, dejavu::sans::bold()),
+        (FontStyle::Italic, dejavu::sans::oblique()),
+    ] {
+        plotters::style::register_font("sans-serif", style, bytes)
+            .map_err(|_| crate::error::internal("the embedded DejaVu font did not load"))?;
+    }
+    Ok(())
+}
+
+/// The figure as SVG text (the canonical output).
+pub fn svg(figure: &Figure) -> Result<String> {
+    register_fonts()?;
+    draw::svg(figure)
+}
