@@ -120,7 +120,9 @@ fn with_threads(threads: &Threads, f: impl FnOnce() -> Result<()> + Send) -> Res
     if let Some(n) = threads.threads {
         builder = builder.num_threads(n as usize);
     }
-    let pool = builder.build().map_err(|e| Error::Input(format!("cannot start worker threads: {e}")))?;
+    let pool = builder
+        .build()
+        .map_err(|e| Error::Input(format!("cannot start worker threads: {e}")))?;
     pool.install(f)
 }
 
@@ -144,7 +146,9 @@ fn sources(select: &Select) -> Result<Vec<Source>> {
         out.push(Source::read(path)?);
     }
     if out.is_empty() {
-        return Err(Error::Input("no figure selected. Fix: name ids, or pass --all or --spec PATH".into()));
+        return Err(Error::Input(
+            "no figure selected. Fix: name ids, or pass --all or --spec PATH".into(),
+        ));
     }
     Ok(out)
 }
@@ -164,7 +168,11 @@ fn progress_bar(label: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn build_one(source: &Source) -> Result<Built> {
-    let label = source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let label = source
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let pb = progress_bar(&label);
     let built = pipeline::build(source, pb.clone());
     if let Some(pb) = pb {
@@ -246,7 +254,10 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         let source = Source::read(&spec_path(specs, e.id()))?;
         let built = build_one(&source)?;
         let files = pipeline::render_outputs(&built)?;
-        let hashes: Vec<(String, String)> = files.iter().map(|f| (f.path.clone(), manifest::sha256_hex(&f.bytes))).collect();
+        let hashes: Vec<(String, String)> = files
+            .iter()
+            .map(|f| (f.path.clone(), manifest::sha256_hex(&f.bytes)))
+            .collect();
         manifest.record(e.id(), &built.spec_sha256, &hashes);
         rebuilt.extend(files);
     }
@@ -262,7 +273,11 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         if *verdict != verify::Verdict::Ok {
             bad += 1;
         }
-        println!("{:<9} {}", line.split(':').next().unwrap_or(""), figures.join(path).display());
+        println!(
+            "{:<9} {}",
+            line.split(':').next().unwrap_or(""),
+            figures.join(path).display()
+        );
         if let verify::Verdict::Differs(how) = verdict {
             println!("          {how}");
         }
@@ -271,6 +286,9 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         println!("verified: {} files identical to a fresh build", verdicts.len());
         Ok(())
     } else {
-        Err(Error::Failed(format!("{bad} of {} files do not match a fresh build", verdicts.len())))
+        Err(Error::Failed(format!(
+            "{bad} of {} files do not match a fresh build",
+            verdicts.len()
+        )))
     }
 }

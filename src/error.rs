@@ -49,11 +49,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Input(msg) | Error::Failed(msg) => f.write_str(msg),
-            Error::Io {
-                action,
-                path,
-                source,
-            } => write!(
+            Error::Io { action, path, source } => write!(
                 f,
                 "cannot {action} {}: {source}. Fix: check that the path exists and is writable.",
                 path.display()

@@ -41,7 +41,12 @@ impl Manifest {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            let bad = || format!("line {}: `{line}` is not `tool …`, `spec ID SHA` or `file SHA  PATH`", i + 1);
+            let bad = || {
+                format!(
+                    "line {}: `{line}` is not `tool …`, `spec ID SHA` or `file SHA  PATH`",
+                    i + 1
+                )
+            };
             match line.split_once(' ') {
                 Some(("tool", rest)) => m.tool = rest.to_string(),
                 Some(("spec", rest)) => {
@@ -59,7 +64,9 @@ impl Manifest {
     }
 
     pub fn render(&self) -> String {
-        let mut out = String::from("# mismatch manifest v1: sha256 of every output in this folder; check with `mismatch verify`.\n");
+        let mut out = String::from(
+            "# mismatch manifest v1: sha256 of every output in this folder; check with `mismatch verify`.\n",
+        );
         out.push_str(&format!("tool {}\n", self.tool));
         for (id, sha) in &self.specs {
             out.push_str(&format!("spec {id} {sha}\n"));
@@ -87,13 +94,20 @@ mod tests {
     #[test]
     fn render_parse_round_trip() {
         let mut m = Manifest::new();
-        m.record("a", "00ff", &[("a.svg".into(), "11".into()), ("data/a.csv".into(), "22".into())]);
+        m.record(
+            "a",
+            "00ff",
+            &[("a.svg".into(), "11".into()), ("data/a.csv".into(), "22".into())],
+        );
         assert_eq!(Manifest::parse(&m.render()).unwrap(), m);
         assert!(Manifest::parse("bogus line").is_err());
     }
 
     #[test]
     fn sha256_known_value() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

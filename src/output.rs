@@ -18,7 +18,10 @@ pub fn write_figures(dir: &Path, figures: &[(String, String, Vec<OutputFile>)]) 
     };
     let mut all: Vec<(PathBuf, &[u8])> = Vec::new();
     for (id, spec_sha, files) in figures {
-        let hashes: Vec<(String, String)> = files.iter().map(|f| (f.path.clone(), manifest::sha256_hex(&f.bytes))).collect();
+        let hashes: Vec<(String, String)> = files
+            .iter()
+            .map(|f| (f.path.clone(), manifest::sha256_hex(&f.bytes)))
+            .collect();
         manifest.record(id, spec_sha, &hashes);
         for f in files {
             all.push((dir.join(&f.path), &f.bytes));
@@ -36,7 +39,10 @@ pub fn write_all_atomically(files: &[(PathBuf, &[u8])]) -> Result<()> {
         for (path, bytes) in files {
             let parent = path.parent().unwrap_or(Path::new("."));
             fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
             fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
             staged.push((tmp, path.clone()));

@@ -13,6 +13,8 @@ pub trait Experiment: Sync {
     fn id(&self) -> &'static str;
     /// Parses and validates the spec, simulates, analyses and lays out the figure.
     fn build(&self, source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built>;
+    /// The simulation stage alone (for `make bench`).
+    fn simulate_only(&self, source: &Source) -> Result<crate::sim::Observations>;
 }
 
 /// Everything known about a figure once its simulation has been analysed.
@@ -55,11 +57,25 @@ impl<M: Model + Sync> Experiment for Entry<M> {
             ablation: spec.ablation,
         })
     }
+
+    fn simulate_only(&self, source: &Source) -> Result<crate::sim::Observations> {
+        Self::observations(source)
+    }
+}
+
+impl<M: Model + Sync> Entry<M> {
+    fn observations(source: &Source) -> Result<crate::sim::Observations> {
+        let spec = source.load::<M::Params>()?;
+        let runner = Runner::new(spec.header.seed, spec.header.replicates, None);
+        Ok(M::simulate(&spec.params, &runner))
+    }
 }
 
 /// Every figure, in paper order.
 pub fn experiments() -> Vec<&'static dyn Experiment> {
-    vec![&Entry::<crate::sim::context_accumulation::ContextAccumulation>(PhantomData)]
+    vec![&Entry::<crate::sim::context_accumulation::ContextAccumulation>(
+        PhantomData,
+    )]
 }
 
 /// The registered figure with this id.
@@ -141,7 +157,11 @@ pub fn check(source: &Source, built: &Built) -> Result<CheckReport> {
     let ablation_claims = verdicts(&ablated.summary, &built.ablation.claims)?;
     let mut breaks = Vec::new();
     for id in &built.ablation.breaks {
-        let claim = built.claims.iter().find(|c| &c.id == id).ok_or_else(|| crate::error::internal("validated break"))?;
+        let claim = built
+            .claims
+            .iter()
+            .find(|c| &c.id == id)
+            .ok_or_else(|| crate::error::internal("validated break"))?;
         let under = claims::evaluate(&ablated.summary, claim)?;
         breaks.push(claims::Verdict {
             id: format!("{id} breaks"),

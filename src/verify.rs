@@ -57,7 +57,12 @@ pub fn describe(path: &str, found: &[u8], expected: &[u8]) -> String {
             let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
             let changed = la.iter().zip(lb.iter()).filter(|(x, y)| x != y).count() + la.len().abs_diff(lb.len());
             match la.iter().zip(lb.iter()).position(|(x, y)| x != y) {
-                Some(i) => format!("{changed} line(s) differ; first at line {}: found `{}`, rebuilt `{}`", i + 1, clip(la[i]), clip(lb[i])),
+                Some(i) => format!(
+                    "{changed} line(s) differ; first at line {}: found `{}`, rebuilt `{}`",
+                    i + 1,
+                    clip(la[i]),
+                    clip(lb[i])
+                ),
                 None => format!("found {} lines, rebuilt {}", la.len(), lb.len()),
             }
         }

@@ -79,37 +79,73 @@ pub fn judge(check: Check, bound: f64, separated: bool, a: &Row, b: Option<&Row>
     match (check, b) {
         (Check::AtLeast, _) => {
             let v = if separated { a.lo } else { a.mean };
-            (v >= bound, format!("a = {sa}; {} {v:.4} ≥ {bound}", if separated { "lo(a)" } else { "a" }))
+            (
+                v >= bound,
+                format!("a = {sa}; {} {v:.4} ≥ {bound}", if separated { "lo(a)" } else { "a" }),
+            )
         }
         (Check::AtMost, _) => {
             let v = if separated { a.hi } else { a.mean };
-            (v <= bound, format!("a = {sa}; {} {v:.4} ≤ {bound}", if separated { "hi(a)" } else { "a" }))
+            (
+                v <= bound,
+                format!("a = {sa}; {} {v:.4} ≤ {bound}", if separated { "hi(a)" } else { "a" }),
+            )
         }
         (Check::MagnitudeAtMost, _) => {
-            let v = if separated { a.lo.abs().max(a.hi.abs()) } else { a.mean.abs() };
-            (v <= bound, format!("a = {sa}; |{}| = {v:.4} ≤ {bound}", if separated { "interval" } else { "a" }))
+            let v = if separated {
+                a.lo.abs().max(a.hi.abs())
+            } else {
+                a.mean.abs()
+            };
+            (
+                v <= bound,
+                format!(
+                    "a = {sa}; |{}| = {v:.4} ≤ {bound}",
+                    if separated { "interval" } else { "a" }
+                ),
+            )
         }
         (Check::DifferenceAtLeast, Some(b)) => {
             let d = a.mean - b.mean;
             let apart = a.lo - b.hi;
             let holds = d >= bound && (!separated || apart >= bound.max(0.0));
-            let extra = if separated { format!(", lo(a) − hi(b) = {apart:.4}") } else { String::new() };
-            (holds, format!("a = {sa}, b = {}; a − b = {d:.4} ≥ {bound}{extra}", show(b)))
+            let extra = if separated {
+                format!(", lo(a) − hi(b) = {apart:.4}")
+            } else {
+                String::new()
+            };
+            (
+                holds,
+                format!("a = {sa}, b = {}; a − b = {d:.4} ≥ {bound}{extra}", show(b)),
+            )
         }
         (Check::DifferenceAtMost, Some(b)) => {
             let d = a.mean - b.mean;
             let apart = a.hi - b.lo;
             let holds = d <= bound && (!separated || apart <= bound);
-            let extra = if separated { format!(", hi(a) − lo(b) = {apart:.4}") } else { String::new() };
-            (holds, format!("a = {sa}, b = {}; a − b = {d:.4} ≤ {bound}{extra}", show(b)))
+            let extra = if separated {
+                format!(", hi(a) − lo(b) = {apart:.4}")
+            } else {
+                String::new()
+            };
+            (
+                holds,
+                format!("a = {sa}, b = {}; a − b = {d:.4} ≤ {bound}{extra}", show(b)),
+            )
         }
         (Check::Close, Some(b)) => {
             let d = (a.mean - b.mean).abs();
-            (d <= bound, format!("a = {sa}, b = {}; |a − b| = {d:.4} ≤ {bound}", show(b)))
+            (
+                d <= bound,
+                format!("a = {sa}, b = {}; |a − b| = {d:.4} ≤ {bound}", show(b)),
+            )
         }
         (Check::Inside, Some(b)) => {
             let holds = b.mean >= a.lo - bound && b.mean <= a.hi + bound;
-            (holds, format!("a = {sa}, b = {:.4}; b inside a's interval ± {bound}", b.mean))
+            (
+                holds,
+                format!("a = {sa}, b = {:.4}; b inside a's interval ± {bound}", b.mean),
+            )
         }
         (_, None) => (false, "this check needs b".to_string()),
     }
@@ -120,7 +156,13 @@ mod tests {
     use super::*;
 
     fn row(mean: f64, half: f64) -> Row {
-        Row { x: 0.0, mean, lo: mean - half, hi: mean + half, n: 100 }
+        Row {
+            x: 0.0,
+            mean,
+            lo: mean - half,
+            hi: mean + half,
+            n: 100,
+        }
     }
 
     #[test]

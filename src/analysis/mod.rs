@@ -1,7 +1,7 @@
 //! Stage 3: analysis. The tidy long table of observations becomes the summary table
 //! `(arm, x, metric, mean, lo, hi, n)` with 95% confidence intervals.
 //!
-//! polars does the table work: building the frame, grouping by `(arm, metric, x)`
+//! polars does the table work: building the frame, grouping by `(arm, metric, x)` (the interned key of `(arm, metric)`, and x)
 //! with `group_by_stable` (groups in order of first appearance, which the models keep
 //! fixed), filtering and selecting. The numeric reductions are done here, over each
 //! group's values in row order (replicate order), so the sums are the same whatever
@@ -41,7 +41,7 @@ fn pl(e: PolarsError) -> crate::error::Error {
 pub fn summarise(obs: &Observations) -> Result<Summary> {
     refuse_streaming_engine()?;
     let df = observations_frame(obs).map_err(pl)?;
-    let groups = df.group_by_stable(["arm", "metric", "x"]).map_err(pl)?;
+    let groups = df.group_by_stable(["key", "x"]).map_err(pl)?;
     let values = df.column("value").map_err(pl)?.f64().map_err(pl)?;
     let values: Vec<f64> = values.into_no_null_iter().collect();
 
@@ -58,8 +58,9 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
         let first = group[0];
         let sample: Vec<f64> = group.iter().map(|&i| values[i]).collect();
         let ci = mean_ci(&sample);
-        arm.push(obs.arm[first].clone());
-        metric.push(obs.metric[first].clone());
+        let (a, m) = &obs.keys[obs.key[first] as usize];
+        arm.push(a.clone());
+        metric.push(m.clone());
         x.push(obs.x[first]);
         mean.push(ci.mean);
         lo.push(ci.lo);
@@ -87,8 +88,7 @@ fn observations_frame(obs: &Observations) -> PolarsResult<DataFrame> {
     DataFrame::new(
         obs.len(),
         vec![
-            Column::new("arm".into(), &obs.arm),
-            Column::new("metric".into(), &obs.metric),
+            Column::new("key".into(), &obs.key),
             Column::new("x".into(), &obs.x),
             Column::new("replicate".into(), &obs.replicate),
             Column::new("value".into(), &obs.value),
@@ -101,7 +101,8 @@ fn observations_frame(obs: &Observations) -> PolarsResult<DataFrame> {
 fn refuse_streaming_engine() -> Result<()> {
     match std::env::var("POLARS_FORCE_STREAMING") {
         Ok(v) if !v.is_empty() && v != "0" => Err(crate::error::Error::Input(
-            "POLARS_FORCE_STREAMING is set: the streaming engine is not bit-stable. Fix: unset POLARS_FORCE_STREAMING.".into(),
+            "POLARS_FORCE_STREAMING is set: the streaming engine is not bit-stable. Fix: unset POLARS_FORCE_STREAMING."
+                .into(),
         )),
         _ => Ok(()),
     }
@@ -113,10 +114,22 @@ impl Summary {
         let mask = self.str_col("arm")?.equal(arm) & self.str_col("metric")?.equal(metric);
         let part = self.df.filter(&mask).map_err(pl)?;
         let col = |name: &str| -> Result<Vec<f64>> {
-            Ok(part.column(name).map_err(pl)?.f64().map_err(pl)?.into_no_null_iter().collect())
+            Ok(part
+                .column(name)
+                .map_err(pl)?
+                .f64()
+                .map_err(pl)?
+                .into_no_null_iter()
+                .collect())
         };
         let (x, mean, lo, hi) = (col("x")?, col("mean")?, col("lo")?, col("hi")?);
-        let n: Vec<u32> = part.column("n").map_err(pl)?.u32().map_err(pl)?.into_no_null_iter().collect();
+        let n: Vec<u32> = part
+            .column("n")
+            .map_err(pl)?
+            .u32()
+            .map_err(pl)?
+            .into_no_null_iter()
+            .collect();
         let mut rows: Vec<Row> = (0..x.len())
             .map(|i| Row {
                 x: x[i],

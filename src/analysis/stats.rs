@@ -10,8 +10,8 @@ pub struct Interval {
 
 /// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom.
 const T_975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
 /// Quantile of Student's t used for the interval: tabulated up to 30 degrees of
@@ -43,7 +43,11 @@ pub fn mean_ci(sample: &[f64]) -> Interval {
     }
     let mean = sum / n as f64;
     if n == 1 {
-        return Interval { mean, lo: mean, hi: mean };
+        return Interval {
+            mean,
+            lo: mean,
+            hi: mean,
+        };
     }
     let mut ss = 0.0;
     for v in sample {
@@ -68,7 +72,14 @@ mod tests {
         assert_eq!(ci.mean, 2.5);
         // sd = 1.2910, se = 0.6455, t(3) = 3.182
         assert!((ci.hi - 2.5 - 3.182 * 0.645_497).abs() < 1e-5);
-        assert_eq!(mean_ci(&[0.7]), Interval { mean: 0.7, lo: 0.7, hi: 0.7 });
+        assert_eq!(
+            mean_ci(&[0.7]),
+            Interval {
+                mean: 0.7,
+                lo: 0.7,
+                hi: 0.7
+            }
+        );
     }
 
     #[test]

@@ -13,6 +13,10 @@ const LABEL_PX: u32 = 18;
 const TICK_PX: u32 = 16;
 const LEGEND_PX: u32 = 16;
 const LEGEND_ROW_PX: u32 = 22;
+/// Legends start under the plot area (past the y tick labels).
+const LEGEND_LEFT_PX: i32 = 20;
+/// Width of a legend swatch and the gap before its text.
+const LEGEND_SWATCH_PX: i32 = 30;
 const GRID: RGBColor = RGBColor(226, 226, 226);
 
 fn color(i: usize) -> RGBColor {
@@ -50,7 +54,10 @@ fn ticks(axis: &Axis) -> Vec<(f64, String)> {
         return t.iter().map(|(v, l)| (to_axis(axis, *v), l.clone())).collect();
     }
     if axis.log {
-        let (a, b) = (libm::floor(libm::log10(axis.lo)) as i32, libm::ceil(libm::log10(axis.hi)) as i32);
+        let (a, b) = (
+            libm::floor(libm::log10(axis.lo)) as i32,
+            libm::ceil(libm::log10(axis.hi)) as i32,
+        );
         let mut out = Vec::new();
         for k in a..=b {
             for m in [1.0, 2.0, 5.0] {
@@ -65,7 +72,11 @@ fn ticks(axis: &Axis) -> Vec<(f64, String)> {
     let span = axis.hi - axis.lo;
     let raw = span / 5.0;
     let mag = libm::pow(10.0, libm::floor(libm::log10(raw)));
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| span / s <= 6.0).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= 6.0)
+        .unwrap_or(10.0 * mag);
     let first = libm::ceil(axis.lo / step - 1e-9) * step;
     let mut out = Vec::new();
     let mut k = 0.0;
@@ -136,17 +147,34 @@ impl Ranged for Ticked {
     }
 }
 
-fn legend_rows(panel: &Panel) -> u32 {
+/// Legend entries of a panel laid out in a grid of equal columns that fits `width`:
+/// returns the column width and the number of columns.
+fn legend_grid(panel: &Panel, width: u32) -> (i32, usize) {
+    let font = (FONT, LEGEND_PX).into_font();
+    let widest = panel
+        .series
+        .iter()
+        .filter(|s| !s.label.is_empty())
+        .map(|s| font.box_size(&s.label).map(|b| b.0).unwrap_or(8 * s.label.len() as u32))
+        .max()
+        .unwrap_or(0) as i32;
+    let col_w = LEGEND_SWATCH_PX + widest + 16;
+    let avail = width as i32 - LEGEND_LEFT_PX - 4;
+    let cols = (avail / col_w.max(1)).clamp(1, panel.legend_columns.max(1) as i32) as usize;
+    (col_w.max(avail / cols as i32), cols)
+}
+
+fn legend_rows(panel: &Panel, width: u32) -> u32 {
     let entries = panel.series.iter().filter(|s| !s.label.is_empty()).count() as u32;
-    entries.div_ceil(panel.legend_columns.max(1) as u32)
+    entries.div_ceil(legend_grid(panel, width).1 as u32)
 }
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (_, height) = area.dim_in_pixel();
-    let legend_h = legend_rows(panel) * LEGEND_ROW_PX + 6;
+    let (width, height) = area.dim_in_pixel();
+    let legend_h = legend_rows(panel, width) * LEGEND_ROW_PX + 6;
     let (plot, legend) = area.split_vertically(height.saturating_sub(legend_h));
 
     let (xt, yt) = (ticks(&panel.x), ticks(&panel.y));
@@ -159,10 +187,7 @@ fn draw_panel<DB: DrawingBackend>(
         .margin_right(16)
         .x_label_area_size(50)
         .y_label_area_size(62)
-        .build_cartesian_2d(
-            Ticked::new(x0, x1, &xt),
-            Ticked::new(y0, y1, &yt),
-        )?;
+        .build_cartesian_2d(Ticked::new(x0, x1, &xt), Ticked::new(y0, y1, &yt))?;
     chart
         .configure_mesh()
         .x_desc(panel.x.label.as_str())
@@ -181,7 +206,14 @@ fn draw_panel<DB: DrawingBackend>(
         let pts: Vec<(f64, f64, f64, f64)> = series
             .rows
             .iter()
-            .map(|r| (to_axis(&panel.x, r.x), to_axis(&panel.y, r.mean), to_axis(&panel.y, r.lo), to_axis(&panel.y, r.hi)))
+            .map(|r| {
+                (
+                    to_axis(&panel.x, r.x),
+                    to_axis(&panel.y, r.mean),
+                    to_axis(&panel.y, r.lo),
+                    to_axis(&panel.y, r.hi),
+                )
+            })
             .collect();
         match series.mark {
             Mark::Line | Mark::Dashed | Mark::Dotted => {
@@ -193,23 +225,30 @@ fn draw_panel<DB: DrawingBackend>(
                 let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
                 match series.mark {
                     Mark::Line => chart.draw_series(LineSeries::new(line, c.stroke_width(3)))?,
-                    Mark::Dashed => chart.draw_series(DashedLineSeries::new(line, 9, 6, c.stroke_width(3).into()))?,
-                    _ => chart.draw_series(DashedLineSeries::new(line, 3, 4, c.stroke_width(2).into()))?,
+                    Mark::Dashed => chart.draw_series(DashedLineSeries::new(line, 9, 6, c.stroke_width(3)))?,
+                    _ => chart.draw_series(DashedLineSeries::new(line, 3, 4, c.stroke_width(2)))?,
                 };
             }
             Mark::Points => {
                 if series.band {
-                    chart.draw_series(pts.iter().map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(2))))?;
+                    chart.draw_series(
+                        pts.iter()
+                            .map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(2))),
+                    )?;
                 }
                 chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 5, c.filled())))?;
             }
             Mark::Bars { width } => {
                 let base = y0.max(0.0_f64.min(y1));
                 chart.draw_series(
-                    pts.iter().map(|p| Rectangle::new([(p.0 - width / 2.0, base), (p.0 + width / 2.0, p.1)], c.filled())),
+                    pts.iter()
+                        .map(|p| Rectangle::new([(p.0 - width / 2.0, base), (p.0 + width / 2.0, p.1)], c.filled())),
                 )?;
                 if series.band {
-                    chart.draw_series(pts.iter().map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], BLACK.stroke_width(2))))?;
+                    chart.draw_series(
+                        pts.iter()
+                            .map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], BLACK.stroke_width(2))),
+                    )?;
                 }
             }
         }
@@ -222,10 +261,9 @@ fn draw_legend<DB: DrawingBackend>(
     panel: &Panel,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let entries: Vec<&Series> = panel.series.iter().filter(|s| !s.label.is_empty()).collect();
-    let cols = panel.legend_columns.max(1);
     let (w, _) = area.dim_in_pixel();
-    let left = 62i32;
-    let col_w = (w as i32 - left - 8) / cols as i32;
+    let (col_w, cols) = legend_grid(panel, w);
+    let left = LEGEND_LEFT_PX;
     for (i, s) in entries.iter().enumerate() {
         let (row, col) = ((i / cols) as i32, (i % cols) as i32);
         let x = left + col * col_w;
@@ -245,7 +283,11 @@ fn draw_legend<DB: DrawingBackend>(
             Mark::Points => area.draw(&Circle::new((x + 12, y), 5, c.filled()))?,
             Mark::Bars { .. } => area.draw(&Rectangle::new([(x + 4, y - 7), (x + 20, y + 7)], c.filled()))?,
         }
-        area.draw(&Text::new(s.label.clone(), (x + 30, y - (LEGEND_PX as i32) / 2 - 1), (FONT, LEGEND_PX)))?;
+        area.draw(&Text::new(
+            s.label.clone(),
+            (x + LEGEND_SWATCH_PX, y - (LEGEND_PX as i32) / 2 - 1),
+            (FONT, LEGEND_PX),
+        ))?;
     }
     Ok(())
 }

@@ -74,7 +74,13 @@ impl Axis {
             lo: -0.6,
             hi: names.len() as f64 - 0.4,
             log: false,
-            ticks: Some(names.iter().enumerate().map(|(i, n)| (i as f64, n.to_string())).collect()),
+            ticks: Some(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (i as f64, n.to_string()))
+                    .collect(),
+            ),
         }
     }
 }

@@ -32,6 +32,10 @@ pub fn png(svg: &str) -> Result<Vec<u8>> {
     );
     let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(|| internal("empty figure"))?;
     pixmap.fill(tiny_skia::Color::WHITE);
-    resvg::render(&tree, tiny_skia::Transform::from_scale(SCALE, SCALE), &mut pixmap.as_mut());
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(SCALE, SCALE),
+        &mut pixmap.as_mut(),
+    );
     pixmap.encode_png().map_err(|e| internal(format!("encoding PNG: {e}")))
 }

@@ -14,7 +14,7 @@
 //! - `z` (`logit_base`) is the base model's logit of a right step in a clean context;
 //! - `s` (`scales[].bonus`) is the scale bonus of a larger model;
 //! - `e_t` is the error share of the last `W` (`window`) turns of the model's own
-//!   context (turns before the first count as clean);
+//!   context, or of all its turns while it has fewer than `W` (an empty context is clean);
 //! - `β` is the self-conditioning strength: `beta_base + beta_per_bonus·s` without
 //!   thinking (in-context imitation grows with scale, which is why scale does not
 //!   rescue it in the anchor), `thinking_beta` with thinking (the model re-derives its
@@ -95,7 +95,9 @@ impl Validate for Params {
         v::non_negative("thinking_beta", self.thinking_beta)?;
         v::list_len("scales", &self.scales, 1, 8)?;
         v::unique_names("scales", self.scales.iter().map(|s| s.name.as_str()))?;
-        v::each("scales", &self.scales, |k, s| v::non_negative(&format!("{k}.bonus"), s.bonus))?;
+        v::each("scales", &self.scales, |k, s| {
+            v::non_negative(&format!("{k}.bonus"), s.bonus)
+        })?;
         v::list_len("injection_rates", &self.injection_rates, 2, 50)?;
         v::each("injection_rates", &self.injection_rates, |k, r| v::probability(k, *r))?;
         v::increasing("injection_rates", &self.injection_rates)?;
@@ -105,9 +107,16 @@ impl Validate for Params {
                 problem: "must start at 0 and end at 1 (the drop is measured between them)".into(),
             });
         }
-        v::count("injected_turns", self.injected_turns, 1, self.turns.saturating_sub(1).max(1))?;
+        v::count(
+            "injected_turns",
+            self.injected_turns,
+            1,
+            self.turns.saturating_sub(1).max(1),
+        )?;
         v::list_len("horizon_step_accuracies", &self.horizon_step_accuracies, 1, 50)?;
-        v::each("horizon_step_accuracies", &self.horizon_step_accuracies, |k, p| v::in_range(k, *p, 0.5, 0.99999))?;
+        v::each("horizon_step_accuracies", &self.horizon_step_accuracies, |k, p| {
+            v::in_range(k, *p, 0.5, 0.99999)
+        })?;
         v::increasing("horizon_step_accuracies", &self.horizon_step_accuracies)?;
         v::non_negative("horizon_beta", self.horizon_beta)?;
         v::in_range("horizon_success", self.horizon_success, 0.01, 0.99)?;
@@ -135,40 +144,72 @@ impl Params {
     }
 }
 
-/// A model's own recent context: the last `W` turns, right or wrong, and the
-/// probability of a right turn for each possible error count, precomputed so the
-/// inner loop draws one uniform and compares.
-struct Context {
-    ring: Vec<bool>,
-    next: usize,
-    errors: usize,
+/// σ(z − β·e) for every possible context: `len` turns of history (up to `W`) of which
+/// `errors` are wrong, so `e = errors / len` (an empty history is clean). Computed once
+/// per condition so the inner loop draws one uniform and compares.
+struct Conditioning {
+    window: usize,
     p_right: Vec<f64>,
 }
 
+impl Conditioning {
+    fn new(window: usize, logit: f64, beta: f64) -> Self {
+        let mut p_right = Vec::with_capacity((window + 1) * (window + 1));
+        for len in 0..=window {
+            for errors in 0..=window {
+                let share = if len == 0 {
+                    0.0
+                } else {
+                    errors.min(len) as f64 / len as f64
+                };
+                p_right.push(sigmoid(logit - beta * share));
+            }
+        }
+        Conditioning { window, p_right }
+    }
+
+    #[inline]
+    fn p_right(&self, len: usize, errors: usize) -> f64 {
+        self.p_right[len * (self.window + 1) + errors]
+    }
+}
+
+/// A model's own recent context: the last `W` turns, right or wrong.
+struct Context {
+    ring: Vec<bool>,
+    next: usize,
+    len: usize,
+    errors: usize,
+}
+
 impl Context {
-    /// A clean context (`start_wrong = false`) or one full of errors.
-    fn new(window: usize, logit: f64, beta: f64, start_wrong: bool) -> Self {
-        let p_right = (0..=window).map(|k| sigmoid(logit - beta * k as f64 / window as f64)).collect();
+    /// An empty context (`start_wrong = false`) or a full window of errors.
+    fn new(window: usize, start_wrong: bool) -> Self {
         Context {
             ring: vec![start_wrong; window],
             next: 0,
+            len: if start_wrong { window } else { 0 },
             errors: if start_wrong { window } else { 0 },
-            p_right,
         }
     }
 
-    /// Appends a turn to the context.
+    /// Appends a turn to the context, forgetting the oldest once the window is full.
     #[inline]
     fn record(&mut self, wrong: bool) {
         let old = std::mem::replace(&mut self.ring[self.next], wrong);
-        self.errors = self.errors + wrong as usize - old as usize;
+        if self.len == self.ring.len() {
+            self.errors -= old as usize;
+        } else {
+            self.len += 1;
+        }
+        self.errors += wrong as usize;
         self.next = (self.next + 1) % self.ring.len();
     }
 
     /// Plays one turn: right with probability σ(z − β·e_t); the result enters the context.
     #[inline]
-    fn step(&mut self, rng: &mut Stream) -> bool {
-        let right = rng.uniform() < self.p_right[self.errors];
+    fn step(&mut self, cond: &Conditioning, rng: &mut Stream) -> bool {
+        let right = rng.uniform() < cond.p_right(self.len, self.errors);
         self.record(!right);
         right
     }
@@ -185,13 +226,14 @@ fn free_runs(p: &Params, run: &Runner, out: &mut Observations) {
             let arm = format!("{}/{}", scale.name, mode);
             let logit_s = p.logit_base + scale.bonus;
             let beta = p.beta(scale, mode);
+            let cond = Conditioning::new(p.window, logit_s, beta);
             let runs = run.replicates(&format!("free/{arm}"), run.count(), |rep: Replicate| {
                 let mut rng = rep.stream("turns");
-                let mut ctx = Context::new(p.window, logit_s, beta, false);
+                let mut ctx = Context::new(p.window, false);
                 let mut all_right = true;
                 (0..p.turns)
                     .map(|_| {
-                        let right = ctx.step(&mut rng);
+                        let right = ctx.step(&cond, &mut rng);
                         all_right &= right;
                         (right, all_right)
                     })
@@ -209,16 +251,16 @@ fn free_runs(p: &Params, run: &Runner, out: &mut Observations) {
 }
 
 /// Turn-`turns` accuracy after `injected_turns` injected turns at error rate `r`.
-fn injected_run(p: &Params, logit_s: f64, beta: f64, r: f64, rep: Replicate) -> bool {
+fn injected_run(p: &Params, cond: &Conditioning, r: f64, rep: Replicate) -> bool {
     let mut inject = rep.stream("inject");
     let mut rng = rep.stream("turns");
-    let mut ctx = Context::new(p.window, logit_s, beta, false);
+    let mut ctx = Context::new(p.window, false);
     for _ in 0..p.injected_turns {
         ctx.record(inject.uniform() < r);
     }
     let mut right = true;
     for _ in p.injected_turns..p.turns {
-        right = ctx.step(&mut rng);
+        right = ctx.step(cond, &mut rng);
     }
     right
 }
@@ -227,11 +269,11 @@ fn injection(p: &Params, run: &Runner, out: &mut Observations) {
     for scale in &p.scales {
         for mode in MODES {
             let arm = format!("{}/{}", scale.name, mode);
-            let (logit_s, beta) = (p.logit_base + scale.bonus, p.beta(scale, mode));
+            let cond = Conditioning::new(p.window, p.logit_base + scale.bonus, p.beta(scale, mode));
             let mut by_rate = Vec::new();
             for &r in &p.injection_rates {
                 let acc = run.replicates(&format!("inject/{arm}/{r}"), run.count(), |rep| {
-                    injected_run(p, logit_s, beta, r, rep) as u8 as f64
+                    injected_run(p, &cond, r, rep) as u8 as f64
                 });
                 for (i, a) in acc.iter().enumerate() {
                     out.push(&arm, "turn_accuracy_at_end", r, i as u64, *a);
@@ -248,14 +290,16 @@ fn injection(p: &Params, run: &Runner, out: &mut Observations) {
 
 /// The horizon of one batch: the (interpolated) turn at which the running product of
 /// the batch's per-turn accuracies falls to `success`.
-fn batch_horizon(p: &Params, logit: f64, beta: f64, rep: Replicate) -> f64 {
+fn batch_horizon(p: &Params, cond: &Conditioning, rep: Replicate) -> f64 {
     let mut rng = rep.stream("turns");
-    let mut runs: Vec<Context> = (0..p.horizon_batch).map(|_| Context::new(p.window, logit, beta, false)).collect();
-    let ln_share: Vec<f64> = (0..=p.horizon_batch).map(|k| libm::log(k as f64 / p.horizon_batch as f64)).collect();
+    let mut runs: Vec<Context> = (0..p.horizon_batch).map(|_| Context::new(p.window, false)).collect();
+    let ln_share: Vec<f64> = (0..=p.horizon_batch)
+        .map(|k| libm::log(k as f64 / p.horizon_batch as f64))
+        .collect();
     let target = libm::log(p.horizon_success);
     let mut log_product = 0.0;
     for t in 0..p.horizon_max_turns {
-        let right: usize = runs.iter_mut().map(|c| c.step(&mut rng) as usize).sum();
+        let right: usize = runs.iter_mut().map(|c| c.step(cond, &mut rng) as usize).sum();
         let step = ln_share[right];
         if log_product + step <= target {
             // Linear in log space between turn t and t + 1, exact for a constant p.
@@ -269,28 +313,36 @@ fn batch_horizon(p: &Params, logit: f64, beta: f64, rep: Replicate) -> f64 {
 fn horizons(p: &Params, run: &Runner, out: &mut Observations) {
     for (arm, beta) in [("no_self_conditioning", 0.0), ("self_conditioning", p.horizon_beta)] {
         for &acc in &p.horizon_step_accuracies {
-            let z = logit(acc);
-            let h = run.replicates(&format!("horizon/{beta}/{acc}"), run.count(), |rep| batch_horizon(p, z, beta, rep));
+            let cond = Conditioning::new(p.window, logit(acc), beta);
+            let h = run.replicates(&format!("horizon/{beta}/{acc}"), run.count(), |rep| {
+                batch_horizon(p, &cond, rep)
+            });
             for (i, v) in h.iter().enumerate() {
                 out.push(arm, "horizon", acc, i as u64, *v);
             }
         }
     }
     for &acc in &p.horizon_step_accuracies {
-        out.push_exact("analytic", "horizon", acc, libm::log(p.horizon_success) / libm::log(acc));
+        out.push_exact(
+            "analytic",
+            "horizon",
+            acc,
+            libm::log(p.horizon_success) / libm::log(acc),
+        );
     }
 }
 
 fn long_runs(p: &Params, run: &Runner, out: &mut Observations) {
     for (arm, start_wrong) in [("clean_start", false), ("error_start", true)] {
         for &beta in &p.long_run_betas {
+            let cond = Conditioning::new(p.window, p.logit_base, beta);
             let rates = run.replicates(&format!("long_run/{arm}/{beta}"), run.count(), |rep| {
                 let mut rng = rep.stream("turns");
-                let mut ctx = Context::new(p.window, p.logit_base, beta, start_wrong);
+                let mut ctx = Context::new(p.window, start_wrong);
                 let burn_in = p.long_run_turns - p.long_run_measure;
                 let mut wrong = 0usize;
                 for t in 0..p.long_run_turns {
-                    let right = ctx.step(&mut rng);
+                    let right = ctx.step(&cond, &mut rng);
                     if t >= burn_in && !right {
                         wrong += 1;
                     }
@@ -302,7 +354,11 @@ fn long_runs(p: &Params, run: &Runner, out: &mut Observations) {
             }
         }
     }
-    for (beta, branch, e) in mean_field_branches(p.logit_base, p.long_run_betas[0], *p.long_run_betas.last().unwrap_or(&0.0)) {
+    for (beta, branch, e) in mean_field_branches(
+        p.logit_base,
+        p.long_run_betas[0],
+        *p.long_run_betas.last().unwrap_or(&0.0),
+    ) {
         out.push_exact(branch, "long_run_error", beta, e);
     }
 }
@@ -390,7 +446,12 @@ impl Model for ContextAccumulation {
 fn panel_free_runs(p: &Params, s: &Summary) -> Result<Panel> {
     let mut series = Vec::new();
     for (i, scale) in p.scales.iter().enumerate() {
-        series.push(Series::new(&scale.name, i, Mark::Line, s.expect_series(&format!("{}/non-thinking", scale.name), "turn_accuracy")?));
+        series.push(Series::new(
+            &scale.name,
+            i,
+            Mark::Line,
+            s.expect_series(&format!("{}/non-thinking", scale.name), "turn_accuracy")?,
+        ));
         series.push(Series::new(
             &format!("{} thinking", scale.name),
             i,
@@ -434,7 +495,11 @@ fn panel_injection(p: &Params, s: &Summary) -> Result<Panel> {
     }
     Ok(Panel {
         title: format!("(b) Injected errors: turn-{} accuracy", p.turns),
-        x: Axis::linear(&format!("error rate injected in turns 1–{}", p.injected_turns), 0.0, 1.0),
+        x: Axis::linear(
+            &format!("error rate injected in turns 1–{}", p.injected_turns),
+            0.0,
+            1.0,
+        ),
         y: Axis::linear(&format!("turn-{} accuracy", p.turns), 0.0, 1.0),
         series,
         legend_columns: 3,
@@ -484,8 +549,18 @@ fn panel_long_run(p: &Params, s: &Summary) -> Result<Panel> {
             series.push(line);
         }
     }
-    series.push(Series::new("from clean context", 0, Mark::Points, s.expect_series("clean_start", "long_run_error")?));
-    series.push(Series::new("from context of errors", 1, Mark::Points, s.expect_series("error_start", "long_run_error")?));
+    series.push(Series::new(
+        "from clean context",
+        0,
+        Mark::Points,
+        s.expect_series("clean_start", "long_run_error")?,
+    ));
+    series.push(Series::new(
+        "from context of errors",
+        1,
+        Mark::Points,
+        s.expect_series("error_start", "long_run_error")?,
+    ));
     let (lo, hi) = (p.long_run_betas[0], *p.long_run_betas.last().unwrap_or(&1.0));
     Ok(Panel {
         title: "(d) Tipping point: long-run error rate".into(),
@@ -511,11 +586,21 @@ mod tests {
 
     #[test]
     fn context_counts_errors_in_window() {
-        let mut c = Context::new(3, 0.0, 0.0, false);
-        for w in [true, true, false, true] {
+        let mut c = Context::new(3, false);
+        c.record(true);
+        assert_eq!((c.len, c.errors), (1, 1));
+        for w in [true, false, true] {
             c.record(w);
         }
-        assert_eq!(c.errors, 2);
-        assert_eq!(Context::new(4, 0.0, 1.0, true).errors, 4);
+        assert_eq!((c.len, c.errors), (3, 2));
+        assert_eq!(Context::new(4, true).errors, 4);
+    }
+
+    #[test]
+    fn error_share_is_over_the_history_so_far() {
+        let cond = Conditioning::new(4, 1.0, 2.0);
+        assert_eq!(cond.p_right(0, 0), sigmoid(1.0));
+        assert_eq!(cond.p_right(2, 1), sigmoid(0.0));
+        assert_eq!(cond.p_right(4, 4), sigmoid(-1.0));
     }
 }

@@ -8,9 +8,9 @@
 
 pub mod context_accumulation;
 
+use crate::analysis::Summary;
 use crate::render::Figure;
 use crate::rng::Stream;
-use crate::analysis::Summary;
 use crate::spec::Validate;
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
@@ -94,10 +94,11 @@ impl Runner {
 }
 
 /// The tidy long table of raw results: one row per (arm, metric, x, replicate).
+/// `(arm, metric)` pairs are interned: each row stores an index into `keys`.
 #[derive(Debug, Default, Clone)]
 pub struct Observations {
-    pub arm: Vec<String>,
-    pub metric: Vec<String>,
+    pub keys: Vec<(String, String)>,
+    pub key: Vec<u32>,
     pub x: Vec<f64>,
     pub replicate: Vec<u32>,
     pub value: Vec<f64>,
@@ -105,11 +106,20 @@ pub struct Observations {
 
 impl Observations {
     pub fn push(&mut self, arm: &str, metric: &str, x: f64, replicate: u64, value: f64) {
-        self.arm.push(arm.to_string());
-        self.metric.push(metric.to_string());
+        let key = self.intern(arm, metric);
+        self.key.push(key);
         self.x.push(x);
         self.replicate.push(replicate as u32);
         self.value.push(value);
+    }
+
+    fn intern(&mut self, arm: &str, metric: &str) -> u32 {
+        // Models push runs of rows with few distinct keys: search from the newest.
+        if let Some(i) = self.keys.iter().rposition(|(a, m)| a == arm && m == metric) {
+            return i as u32;
+        }
+        self.keys.push((arm.to_string(), metric.to_string()));
+        (self.keys.len() - 1) as u32
     }
 
     /// An exact value (an analytic curve): one row, replicate 0, zero-width interval.

@@ -89,7 +89,10 @@ impl std::fmt::Display for Selector {
 impl Claim {
     pub(super) fn validate(&self) -> Result<(), String> {
         if self.check.needs_b() && self.b.is_none() {
-            return Err(format!("check `{:?}` compares two rows: add b = {{ arm = …, metric = …, x = … }}", self.check));
+            return Err(format!(
+                "check `{:?}` compares two rows: add b = {{ arm = …, metric = …, x = … }}",
+                self.check
+            ));
         }
         if !self.check.needs_b() && self.b.is_some() {
             return Err(format!("check `{:?}` reads one row: remove b", self.check));

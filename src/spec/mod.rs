@@ -108,7 +108,12 @@ impl Source {
             Some(l) => format!(" (line {l})"),
             None => String::new(),
         };
-        Error::Input(format!("{}: key `{key}`{at}: {problem}", self.path.display()))
+        let fix = if problem.to_string().contains("Fix:") {
+            ""
+        } else {
+            ". Fix: change the value as stated (each key is explained in the spec's comments)"
+        };
+        Error::Input(format!("{}: key `{key}`{at}: {problem}{fix}", self.path.display()))
     }
 
     /// The `id` the spec declares, read before the model-specific parse.
@@ -116,17 +121,29 @@ impl Source {
         let table: toml::Table = toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?;
         match table.get("id") {
             Some(toml::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(self.error("id", None, "must be a string naming the figure, e.g. id = \"context_accumulation\"")),
-            None => Err(self.error("id", None, "missing. Fix: add id = \"<figure id>\" at the top (see `mismatch list --ids`)")),
+            Some(_) => Err(self.error(
+                "id",
+                None,
+                "must be a string naming the figure, e.g. id = \"context_accumulation\"",
+            )),
+            None => Err(self.error(
+                "id",
+                None,
+                "missing. Fix: add id = \"<figure id>\" at the top (see `mismatch list --ids`)",
+            )),
         }
     }
 
     fn parse_error(&self, e: &toml::de::Error) -> Error {
         let line = e.span().map(|s| line_number(&self.text, s.start));
         let msg = e.message().trim().replace('\n', " ");
+        let key = line
+            .and_then(|l| key_on_line(&self.text, l))
+            .map(|k| format!(" key `{k}`:"))
+            .unwrap_or_default();
         let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
         Error::Input(format!(
-            "{}:{at} {msg}. Fix: correct the spec (keys and types are documented in the spec's comments and in README.md).",
+            "{}:{at}{key} {msg}. Fix: correct the spec (keys and types are documented in the spec's comments and in README.md).",
             self.path.display()
         ))
     }
@@ -144,7 +161,11 @@ impl Source {
                 Error::Input(format!(
                     "{} with --set {}: {}. Fix: give each --set value the type the key has in the spec.",
                     self.path.display(),
-                    self.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+                    self.overrides
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     e.message().trim()
                 ))
             })?
@@ -159,9 +180,22 @@ impl Source {
             replicates: raw.replicates,
         };
         self.validate_header(&header)?;
-        raw.params.validate().map_err(|inv| self.error(&format!("params.{}", inv.key), None, inv.problem))?;
+        raw.params
+            .validate()
+            .map_err(|inv| self.error(&format!("params.{}", inv.key), None, inv.problem))?;
         for claim in raw.claims.iter().chain(raw.ablation.claims.iter()) {
-            claim.validate().map_err(|p| self.error(&format!("claims.{}", claim.id), None, p))?;
+            claim
+                .validate()
+                .map_err(|p| self.error(&format!("claims.{}", claim.id), None, p))?;
+        }
+        let mut ids: Vec<&str> = raw.claims.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(self.error(
+                "claims",
+                None,
+                format!("claim id `{}` appears twice. Fix: give each claim its own id", w[0]),
+            ));
         }
         for id in &raw.ablation.breaks {
             if !raw.claims.iter().any(|c| &c.id == id) {
@@ -171,11 +205,6 @@ impl Source {
                     format!("names claim `{id}`, which is not among [[claims]]. Fix: list ids of claims defined in this spec"),
                 ));
             }
-        }
-        let mut ids: Vec<&str> = raw.claims.iter().map(|c| c.id.as_str()).collect();
-        ids.sort_unstable();
-        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(self.error("claims", None, format!("claim id `{}` appears twice. Fix: give each claim its own id", w[0])));
         }
         Ok(Spec {
             header,
@@ -195,7 +224,11 @@ impl Source {
             ));
         }
         if h.replicates == 0 {
-            return Err(self.error("replicates", None, "must be at least 1, got 0. Fix: use the publication count given in the spec's comment"));
+            return Err(self.error(
+                "replicates",
+                None,
+                "must be at least 1, got 0. Fix: use the publication count given in the spec's comment",
+            ));
         }
         if h.id.is_empty() {
             return Err(self.error("id", None, "must not be empty"));
@@ -229,17 +262,15 @@ fn set_path(table: &mut toml::Table, key: &str, value: &str) -> std::result::Res
                     *slot = parsed;
                     Ok(())
                 }
-                None => Err(format!(
-                    "is not a key of this spec, so --set cannot override it. Fix: use a key the spec defines (e.g. params.<name>, seed, replicates)"
-                )),
+                None => Err("is not a key of this spec, so --set cannot override it. Fix: use a key the spec defines (e.g. params.<name>, seed, replicates)".to_string()),
             };
         }
         current = match current.get_mut(part) {
             Some(toml::Value::Table(t)) => t,
             _ => {
                 return Err(format!(
-                    "`{part}` is not a table of this spec. Fix: use a dotted path to an existing key, e.g. params.<name>"
-                ))
+                "`{part}` is not a table of this spec. Fix: use a dotted path to an existing key, e.g. params.<name>"
+            ))
             }
         };
     }
@@ -258,16 +289,25 @@ fn line_number(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+/// The key assigned on 1-based `line`, if the line reads `key = …`.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let (k, _) = l.split_once('=')?;
+    let k = k.trim();
+    (!k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')).then(|| k.to_string())
+}
+
 /// Best-effort line of a dotted `key` (its last segment at the start of a line).
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let last = key.rsplit('.').next()?;
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(last)
-            .map(|rest| rest.trim_start().starts_with('='))
-            .unwrap_or(false)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(last)
+                .map(|rest| rest.trim_start().starts_with('='))
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
 }
 
 /// Parses `key=value` as given to `--set`.

@@ -57,7 +57,10 @@ pub fn count(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), Invalid> {
     if v >= lo && v <= hi {
         Ok(())
     } else {
-        Err(invalid(key, format!("must be a whole number from {lo} to {hi}, got {v}")))
+        Err(invalid(
+            key,
+            format!("must be a whole number from {lo} to {hi}, got {v}"),
+        ))
     }
 }
 
@@ -66,7 +69,10 @@ pub fn list_len<T>(key: &str, v: &[T], min: usize, max: usize) -> Result<(), Inv
     if v.len() >= min && v.len() <= max {
         Ok(())
     } else {
-        Err(invalid(key, format!("must list {min} to {max} entries, got {}", v.len())))
+        Err(invalid(
+            key,
+            format!("must list {min} to {max} entries, got {}", v.len()),
+        ))
     }
 }
 
@@ -92,7 +98,10 @@ pub fn unique_names<'a>(key: &str, names: impl IntoIterator<Item = &'a str>) -> 
     let mut seen: Vec<&str> = Vec::new();
     for n in names {
         if n.is_empty() || seen.contains(&n) {
-            return Err(invalid(key, format!("names must be non-empty and unique, `{n}` is not")));
+            return Err(invalid(
+                key,
+                format!("names must be non-empty and unique, `{n}` is not"),
+            ));
         }
         seen.push(n);
     }
@@ -118,6 +127,9 @@ mod tests {
         assert!(count("n", 5, 1, 10).is_ok());
         assert!(increasing("g", &[0.0, 0.5, 0.4]).is_err());
         assert!(unique_names("a", ["x", "y", "x"]).is_err());
-        assert_eq!(each("g", &[0.5, 2.0], |k, v| probability(k, *v)).unwrap_err().key, "g[1]");
+        assert_eq!(
+            each("g", &[0.5, 2.0], |k, v| probability(k, *v)).unwrap_err().key,
+            "g[1]"
+        );
     }
 }

@@ -1,0 +1,172 @@
+//! The command line as a user meets it: exit codes, one clear message per bad input,
+//! outputs untouched by a failed run, and the analysis' independence of polars' threads.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mismatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mismatch"))
+        .args(args)
+        .output()
+        .expect("run mismatch")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mismatch-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The expectation a bad spec states about itself: `# expect: <text in the error>`.
+fn expectation(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# expect: "))
+        .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display()))
+        .to_string()
+}
+
+#[test]
+fn every_bad_spec_fails_with_its_stated_message_and_exit_2() {
+    let dir = scratch("bad");
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir("tests/specs/bad")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    fixtures.sort();
+    assert!(
+        fixtures.len() >= 12,
+        "need at least 12 bad specs, found {}",
+        fixtures.len()
+    );
+    for path in fixtures {
+        let out = mismatch(&["run", "--spec", path.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(
+            err.contains(&expectation(&path)),
+            "{}: expected `{}` in: {err}",
+            path.display(),
+            expectation(&path)
+        );
+        assert!(
+            err.contains(path.file_name().unwrap().to_str().unwrap()) || err.contains("--set"),
+            "{}: message does not name the file: {err}",
+            path.display()
+        );
+        assert_eq!(err.lines().count(), 1, "{}: one message, got: {err}", path.display());
+        assert!(!err.contains("panicked"), "{}: {err}", path.display());
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "a failed run wrote files");
+}
+
+#[test]
+fn a_failed_run_leaves_existing_outputs_untouched() {
+    let dir = scratch("untouched");
+    std::fs::write(dir.join("context_accumulation.svg"), "old").unwrap();
+    let out = mismatch(&[
+        "run",
+        "context_accumulation",
+        "--out",
+        dir.to_str().unwrap(),
+        "--set",
+        "params.window=0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("params.window"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("context_accumulation.svg")).unwrap(),
+        "old"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[test]
+fn an_unwritable_output_folder_is_a_clear_error() {
+    let dir = scratch("unwritable");
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let out = mismatch(&[
+        "run",
+        "context_accumulation",
+        "--out",
+        blocker.to_str().unwrap(),
+        "--set",
+        "replicates=2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(blocker.to_str().unwrap()), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes_and_help() {
+    assert_eq!(mismatch(&["list", "--ids"]).status.code(), Some(0));
+    let ids = String::from_utf8(mismatch(&["list", "--ids"]).stdout).unwrap();
+    assert!(ids.lines().any(|l| l == "context_accumulation"));
+    assert_eq!(mismatch(&["run", "no_such_figure"]).status.code(), Some(2));
+    assert_eq!(mismatch(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        mismatch(&["run", "context_accumulation", "--threads", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let missing = mismatch(&["run", "--spec", "no/such/spec.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/spec.toml"));
+    let help = String::from_utf8(mismatch(&["run", "--help"]).stdout).unwrap();
+    assert!(help.contains("Exit codes"), "{help}");
+}
+
+#[test]
+fn check_exits_1_when_a_claim_fails() {
+    // Without self-conditioning the injection drop vanishes, so the claims about it fail.
+    let out = mismatch(&["check", "--spec", "tests/specs/failing_claims.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL drop_small"), "{stdout}");
+}
+
+#[test]
+fn set_overrides_go_to_their_own_folder_and_unknown_keys_are_refused() {
+    let out = mismatch(&["run", "context_accumulation", "--set", "params.no_such_key=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("params.no_such_key"), "{}", stderr(&out));
+}
+
+#[test]
+fn analysis_is_identical_for_one_and_two_polars_threads() {
+    let (one, two) = (scratch("polars1"), scratch("polars2"));
+    for (dir, n) in [(&one, "1"), (&two, "2")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mismatch"))
+            .args(["run", "--all", "--out", dir.to_str().unwrap()])
+            .env("POLARS_MAX_THREADS", n)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let a = std::fs::read_to_string(one.join("MANIFEST")).unwrap();
+    let b = std::fs::read_to_string(two.join("MANIFEST")).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn the_streaming_engine_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mismatch"))
+        .args([
+            "run",
+            "context_accumulation",
+            "--out",
+            scratch("streaming").to_str().unwrap(),
+        ])
+        .env("POLARS_FORCE_STREAMING", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("POLARS_FORCE_STREAMING"));
+}

@@ -1,0 +1,103 @@
+//! Every figure, end to end: snapshots of its bytes, identity across thread counts,
+//! agreement with the committed `figures/`, and its claims and ablation.
+//!
+//! Snapshots live in `tests/snapshots/`: the summary CSV and the SVG as text, the PNG
+//! by its SHA-256. Any changed byte fails; `cargo insta review` shows what changed.
+
+use mismatch::manifest::sha256_hex;
+use mismatch::pipeline::{self, experiments, OutputFile};
+use mismatch::spec::Source;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+fn source(id: &str) -> Source {
+    Source::read(&Path::new("specs").join(format!("{id}.toml"))).expect("spec")
+}
+
+/// Builds a figure's outputs on a pool of `threads` threads.
+fn outputs_with(id: &str, threads: usize) -> Vec<OutputFile> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let built = pipeline::build(&source(id), None).expect("build");
+        pipeline::render_outputs(&built).expect("render")
+    })
+}
+
+/// A figure's files as (path, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
+/// Outputs on two threads, built once per test binary and shared by the tests.
+fn outputs(id: &str) -> Files {
+    static CACHE: OnceLock<Mutex<BTreeMap<String, Files>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap().get(id) {
+        return hit.clone();
+    }
+    let built: Files = outputs_with(id, 2).into_iter().map(|f| (f.path, f.bytes)).collect();
+    cache.lock().unwrap().insert(id.to_string(), built.clone());
+    built
+}
+
+fn file<'a>(files: &'a [(String, Vec<u8>)], suffix: &str) -> &'a [u8] {
+    &files.iter().find(|(p, _)| p.ends_with(suffix)).expect(suffix).1
+}
+
+#[test]
+fn snapshots_of_every_figure() {
+    for e in experiments() {
+        let id = e.id();
+        let files = outputs(id);
+        let csv = String::from_utf8(file(&files, ".csv").to_vec()).unwrap();
+        let svg = String::from_utf8(file(&files, ".svg").to_vec()).unwrap();
+        insta::assert_snapshot!(format!("{id}_csv"), csv);
+        insta::assert_snapshot!(format!("{id}_svg"), svg);
+        insta::assert_snapshot!(format!("{id}_png_sha256"), sha256_hex(file(&files, ".png")));
+    }
+}
+
+#[test]
+fn one_thread_and_two_threads_give_identical_bytes() {
+    for e in experiments() {
+        let one = outputs_with(e.id(), 1);
+        let two = outputs(e.id());
+        assert_eq!(one.len(), two.len());
+        for (a, b) in one.iter().zip(two.iter()) {
+            assert_eq!(a.path, b.0);
+            assert!(a.bytes == b.1, "{}: {} differs between 1 and 2 threads", e.id(), a.path);
+        }
+    }
+}
+
+#[test]
+fn committed_figures_are_current() {
+    for e in experiments() {
+        for (path, bytes) in outputs(e.id()) {
+            let committed = std::fs::read(Path::new("figures").join(&path)).unwrap_or_default();
+            assert!(
+                committed == bytes,
+                "figures/{path} is stale or missing: run `make figures` and commit it"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_claim_and_ablation_holds() {
+    for e in experiments() {
+        let source = source(e.id());
+        let built = pipeline::build(&source, None).expect("build");
+        let report = pipeline::check(&source, &built).expect("check");
+        // `breaks` are main claims re-evaluated on the ablated numbers, where they must
+        // fail: the proof, per figure, that its claims can fail.
+        assert!(!report.claims.is_empty() && !report.breaks.is_empty() && !report.ablation_claims.is_empty());
+        for v in report
+            .claims
+            .iter()
+            .chain(&report.ablation_claims)
+            .chain(&report.breaks)
+        {
+            assert!(v.holds, "{}: {} failed: {}", e.id(), v.id, v.detail);
+        }
+    }
+}
