@@ -261,6 +261,19 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         manifest.record(e.id(), &built.spec_sha256, &hashes);
         rebuilt.extend(files);
     }
+    let numbers = pipeline::numbers_tex(|id| {
+        rebuilt
+            .iter()
+            .find(|f| f.path == format!("data/{id}.tex"))
+            .map(|f| f.bytes.clone())
+    });
+    manifest
+        .files
+        .insert(output::NUMBERS.to_string(), manifest::sha256_hex(numbers.as_bytes()));
+    rebuilt.push(OutputFile {
+        path: output::NUMBERS.to_string(),
+        bytes: numbers.into_bytes(),
+    });
     let verdicts = verify::compare(figures, &rebuilt, &manifest);
     let mut bad = 0;
     for (path, verdict) in &verdicts {

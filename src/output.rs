@@ -9,6 +9,9 @@ use crate::pipeline::OutputFile;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// The LaTeX macros of every figure, in one file for `\input`.
+pub const NUMBERS: &str = "numbers.tex";
+
 /// Writes `files` under `dir` atomically, then records them in `dir/MANIFEST`.
 pub fn write_figures(dir: &Path, figures: &[(String, String, Vec<OutputFile>)]) -> Result<()> {
     let manifest_path = dir.join(manifest::FILE_NAME);
@@ -16,7 +19,18 @@ pub fn write_figures(dir: &Path, figures: &[(String, String, Vec<OutputFile>)]) 
         Ok(text) => Manifest::parse(&text).unwrap_or_else(|_| Manifest::new()),
         Err(_) => Manifest::new(),
     };
-    let mut all: Vec<(PathBuf, &[u8])> = Vec::new();
+    let numbers = crate::pipeline::numbers_tex(|id| {
+        figures
+            .iter()
+            .flat_map(|(_, _, files)| files)
+            .find(|f| f.path == format!("data/{id}.tex"))
+            .map(|f| f.bytes.clone())
+            .or_else(|| fs::read(dir.join(format!("data/{id}.tex"))).ok())
+    });
+    manifest
+        .files
+        .insert(NUMBERS.to_string(), manifest::sha256_hex(numbers.as_bytes()));
+    let mut all: Vec<(PathBuf, &[u8])> = vec![(dir.join(NUMBERS), numbers.as_bytes())];
     for (id, spec_sha, files) in figures {
         let hashes: Vec<(String, String)> = files
             .iter()

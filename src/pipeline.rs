@@ -106,15 +106,33 @@ pub struct OutputFile {
     pub bytes: Vec<u8>,
 }
 
-/// The files of a figure: summary CSV, SVG, PNG.
+/// What made a figure, as written into its SVG and PNG: figure id, spec hash, seed,
+/// replicates and tool version.
+pub fn provenance(built: &Built) -> String {
+    format!(
+        "figure={}; spec-sha256={}; seed={}; replicates={}; tool=mismatch {}",
+        built.header.id,
+        built.spec_sha256,
+        built.header.seed,
+        built.header.replicates,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The files of a figure: summary CSV, LaTeX macros, PNG, SVG.
 pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
     let id = &built.header.id;
-    let svg = render::svg(&built.figure)?;
-    let png = render::png(&svg)?;
+    let provenance = provenance(built);
+    let svg = render::svg_with_metadata(&render::svg(&built.figure)?, &provenance);
+    let png = render::png_with_text(&render::png(&svg)?, "mismatch", &provenance);
     Ok(vec![
         OutputFile {
             path: format!("data/{id}.csv"),
             bytes: built.summary.to_csv()?.into_bytes(),
+        },
+        OutputFile {
+            path: format!("data/{id}.tex"),
+            bytes: analysis::numbers::macros(id, &built.summary, &built.claims)?.into_bytes(),
         },
         OutputFile {
             path: format!("{id}.png"),
@@ -125,6 +143,20 @@ pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
             bytes: svg.into_bytes(),
         },
     ])
+}
+
+/// `numbers.tex`: the macros of every figure in paper order, each figure's taken from
+/// `macros_of(id)` (figures without macros are skipped).
+pub fn numbers_tex(macros_of: impl Fn(&str) -> Option<Vec<u8>>) -> String {
+    let mut out = String::from(
+        "% Numbers for the paper, one macro per claim, regenerated with the figures by `make figures`.\n% Use: \\input{figures/numbers.tex} in the preamble, then e.g. \\ContextAccumulationDropSmall in the text.\n",
+    );
+    for e in experiments() {
+        if let Some(bytes) = macros_of(e.id()) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
 }
 
 /// The verdicts of `mismatch check` for one figure.

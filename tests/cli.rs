@@ -170,3 +170,44 @@ fn the_streaming_engine_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("POLARS_FORCE_STREAMING"));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
+    let dir = scratch("verify");
+    copy_dir(Path::new("figures"), &dir);
+    let ok = mismatch(&["verify", "--figures", dir.to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+
+    let csv = dir.join("data/context_accumulation.csv");
+    let text = std::fs::read_to_string(&csv).unwrap().replacen("0.9", "0.8", 1);
+    std::fs::write(&csv, text).unwrap();
+    std::fs::remove_file(dir.join("context_accumulation.png")).unwrap();
+    let bad = mismatch(&["verify", "--figures", dir.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("differs") && l.ends_with("data/context_accumulation.csv")),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("missing") && l.ends_with("context_accumulation.png")),
+        "{report}"
+    );
+}

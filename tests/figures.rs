@@ -52,6 +52,8 @@ fn snapshots_of_every_figure() {
         let svg = String::from_utf8(file(&files, ".svg").to_vec()).unwrap();
         insta::assert_snapshot!(format!("{id}_csv"), csv);
         insta::assert_snapshot!(format!("{id}_svg"), svg);
+        let tex = String::from_utf8(file(&files, ".tex").to_vec()).unwrap();
+        insta::assert_snapshot!(format!("{id}_tex"), tex);
         insta::assert_snapshot!(format!("{id}_png_sha256"), sha256_hex(file(&files, ".png")));
     }
 }

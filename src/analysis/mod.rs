@@ -9,6 +9,7 @@
 
 pub mod claims;
 mod csv;
+pub mod numbers;
 mod stats;
 
 pub use stats::{mean_ci, Interval};

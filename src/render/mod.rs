@@ -8,9 +8,11 @@
 
 mod draw;
 mod figure;
+mod provenance;
 mod raster;
 
 pub use figure::{Axis, Figure, Mark, Panel, Series, PALETTE};
+pub use provenance::{png_with_text, svg_with_metadata};
 pub use raster::png;
 
 use crate::error::Result;
