@@ -119,7 +119,7 @@ pub fn provenance(built: &Built) -> String {
     )
 }
 
-/// The files of a figure: summary CSV, LaTeX macros, PNG, SVG.
+/// The files of a figure: summary CSV, LaTeX macros, PDF, PNG, SVG.
 pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
     let id = &built.header.id;
     let provenance = provenance(built);
@@ -133,6 +133,10 @@ pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
         OutputFile {
             path: format!("data/{id}.tex"),
             bytes: analysis::numbers::macros(id, &built.summary, &built.claims)?.into_bytes(),
+        },
+        OutputFile {
+            path: format!("{id}.pdf"),
+            bytes: render::pdf(&svg)?,
         },
         OutputFile {
             path: format!("{id}.png"),

@@ -5,7 +5,6 @@ use crate::error::{internal, Result};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 const FONT: &str = "sans-serif";
 const TITLE_PX: u32 = 19;
@@ -181,7 +180,7 @@ fn draw_panel<DB: DrawingBackend>(
     let (x0, x1) = (to_axis(&panel.x, panel.x.lo), to_axis(&panel.x, panel.x.hi));
     let (y0, y1) = (to_axis(&panel.y, panel.y.lo), to_axis(&panel.y, panel.y.hi));
     let mut chart = ChartBuilder::on(&plot)
-        .caption(&panel.title, (FONT, TITLE_PX, FontStyle::Bold))
+        .caption(&panel.title, (FONT, TITLE_PX))
         .margin_top(6)
         .margin_left(6)
         .margin_right(16)

@@ -1,6 +1,6 @@
 //! Stage 4: rendering. A [`Figure`] (panels, axes, series, built by each model from
 //! its summary) becomes SVG text with plotters, and the PNG is rasterised from that
-//! same SVG with resvg, so the two always agree.
+//! same SVG with resvg and the PDF converted from it with svg2pdf, so all three agree.
 //!
 //! Fonts: DejaVu Sans, embedded in the binary (the `dejavu` crate), registered with
 //! plotters for text measurement and loaded into resvg's font database for drawing.
@@ -13,23 +13,20 @@ mod raster;
 
 pub use figure::{Axis, Figure, Mark, Panel, Series, PALETTE};
 pub use provenance::{png_with_text, svg_with_metadata};
-pub use raster::png;
+pub use raster::{pdf, png};
 
 use crate::error::Result;
 
 /// Registers the embedded fonts with plotters. Idempotent; called before every render
 /// because plotters keeps fonts in a process-wide registry.
 pub fn register_fonts() -> Result<()> {
-    use plotters::style::FontStyle;
-    for (style, bytes) in [
-        (FontStyle::Normal, dejavu::sans::regular()),
-        (FontStyle::Bold, dejavu::sans::bold()),
-        (FontStyle::Italic, dejavu::sans::oblique()),
-    ] {
-        plotters::style::register_font("sans-serif", style, bytes)
-            .map_err(|_| crate::error::internal("the embedded DejaVu font did not load"))?;
-    }
-    Ok(())
+    // One face only: svg2pdf would order several faces differently on each run.
+    plotters::style::register_font(
+        "sans-serif",
+        plotters::style::FontStyle::Normal,
+        dejavu::sans::regular(),
+    )
+    .map_err(|_| crate::error::internal("the embedded DejaVu font did not load"))
 }
 
 /// The figure as SVG text (the canonical output).
