@@ -33,16 +33,20 @@
 //! probability `φ` (`fix_success`); any other fix leaves a wrong attempt wrong; any fix
 //! of a right attempt breaks it with probability `ψ` (`break_chance`). Keep changes
 //! nothing. So turn 2 is right with probability 1 (right, keep), 1 − ψ (right, fix),
-//! φ (wrong e, fix_e), 0 otherwise. All metrics use these probabilities exactly given
-//! the chosen action (the fix outcome is averaged, not sampled).
+//! φ (wrong e, fix_e), 0 otherwise.
 //!
 //! The first attempt is never trained (Acc@t1 is the same for every arm); what the arms
-//! learn is the corrector. At deployment the corrector decodes greedily (the most
-//! likely action), as evaluations do.
+//! learn is the corrector. Training samples actions at temperature 1; at deployment
+//! every corrector samples at `deploy_temperature` (below 1: close to, but smoother
+//! than, greedy decoding). Deployment metrics are exact expectations over that sampling
+//! and the fix outcome for each drawn problem, so their only noise is the problems and
+//! the training.
 //!
 //! # Arms (each is *trained*; none is assigned an outcome)
 //! - `base`: the untrained corrector, edit-happy: keep has logit `base_keep_bias` below
-//!   the fixes, each fix_j reads its own symptom channel with weight `base_gain`.
+//!   the fixes (which have logit 0), and every symptom weight is drawn from
+//!   N(0, `base_gain`²) per replicate: it edits almost always and has not learned which
+//!   symptom calls for which fix, so it breaks more right answers than it repairs.
 //! - `pair_sft`: from `base`, minibatch SGD on cross-entropy over a fixed set of
 //!   `traces` offline first attempts, using the wrong ones only, each paired with its
 //!   correction: target `fix_e` (SCoRe's Pair-SFT: incorrect → correct pairs).
@@ -51,6 +55,9 @@
 //! - `star`: from `base`, the base corrector samples (temperature 1) corrections of
 //!   `traces` of its *own* first attempts; the successful corrections (wrong at turn 1,
 //!   right at turn 2) are kept and it is fine-tuned on them with the same SGD (STaR).
+//!   The filter keeps the problems where the base's random wiring happened to point at
+//!   the right fix, so STaR learns that wiring back: on-distribution, but it amplifies
+//!   what the base already did.
 //! - `online_rl`: from `base`, REINFORCE on the model's own first attempts (a pool of
 //!   `rl_pool`, resampled every step), actions sampled from the current policy, reward
 //!   `r2 + α(r2 − r1)` (SCoRe's shaping). With the first attempt frozen, r1 does not
@@ -70,20 +77,28 @@
 //! # Metrics (on `eval_problems` fresh own first attempts per replicate)
 //! `acc_t1`, `acc_t2`, `delta` = acc_t2 − acc_t1, `i_to_c` (share of all problems wrong at
 //! t1 and right at t2), `c_to_i` (right, then wrong), so delta = i_to_c − c_to_i;
-//! `edit_rate` (share of problems where the corrector does not keep);
-//! `action_entropy` (entropy of the chosen actions over the problems, keep included,
-//! divided by ln(M + 1): 0 = one rote action, 1 = all actions equally often);
+//! `edit_rate` (share of problems where the corrector does not keep: turn 2 differs
+//! from turn 1); `action_entropy` (entropy of the actions chosen over all problems,
+//! keep included, i.e. of the mean action distribution, divided by ln(M + 1):
+//! 0 = one rote action for every problem, 1 = all actions equally often);
 //! `rl_gain` (online_rl's delta minus pair_sft's, paired by replicate).
 //! During `pair_sft` training, every `record_every` steps: `fix_rate_offline` (share of
-//! the wrong first attempts in the fixed trace set that the greedy corrector turns
-//! right) and `fix_rate_own` (the same on the model's own wrong first attempts).
+//! the wrong first attempts in the fixed trace set that the corrector turns right) and
+//! `fix_rate_own` (the same on the wrong first attempts of the model's own eval set).
 //! The λ sweep: `delta_sweep` of pair_sft for each λ of `lambdas`; online RL never reads
 //! the traces, so its delta (from the main condition) is drawn at every λ.
 //!
 //! # Streams
-//! Conditions `main` (every arm, at λ = `lambda`; arms share the replicate's eval set)
-//! and `sweep/<λ>`. Purposes: `eval`, `traces`, `sft/pair`, `sft/plus`, `star/attempts`,
-//! `star/actions`, `sft/star`, `rl/pool`, `rl`.
+//! Conditions `main` (every arm, at λ = `lambda`; the arms of a replicate share its
+//! eval set, base corrector and traces, so `rl_gain` is paired) and `sweep/<λ>`.
+//! Purposes: `eval`, `base`, `traces`, `sft/pair`, `sft/plus`, `star/attempts`,
+//! `star/actions`, `sft/star`, `rl/pool`, `rl`. Symptoms use both normals of each
+//! Box–Muller pair (`push_normals`).
+//!
+//! # Constants
+//! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
+//! `KEEP` = 0 is keep's action index (fix_j is j + 1); panel layout constants are
+//! widths of grouped bars in category units.
 
 use super::{Model, Observations, Replicate, Runner};
 use crate::analysis::Summary;
@@ -263,9 +278,13 @@ impl Attempts {
             let [lo, hi] = pop.salience;
             (lo + (hi - lo) * rng.uniform()) * p.symptom_gain
         };
-        for j in 0..self.m {
-            let s = if error == j + 1 { signal } else { 0.0 };
-            self.x.push(s + p.symptom_noise * rng.normal());
+        let start = self.x.len();
+        push_normals(&mut self.x, self.m, rng);
+        for (j, x) in self.x[start..].iter_mut().enumerate() {
+            *x *= p.symptom_noise;
+            if error == j + 1 {
+                *x += signal;
+            }
         }
         self.error.push(error);
     }
@@ -289,6 +308,21 @@ impl Attempts {
             a.push_drawn(pop, p, rng);
         }
         a
+    }
+}
+
+/// Appends `n` standard normals, both of each Box–Muller pair (with `libm`): the
+/// symptoms are most of the draws, and `Stream::normal` discards half of its pair.
+fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
+    let mut left = n;
+    while left > 0 {
+        let r = libm::sqrt(-2.0 * libm::log(rng.uniform_open0()));
+        let angle = 2.0 * std::f64::consts::PI * rng.uniform();
+        out.push(r * libm::cos(angle));
+        if left > 1 {
+            out.push(r * libm::sin(angle));
+        }
+        left = left.saturating_sub(2);
     }
 }
 
@@ -545,7 +579,10 @@ fn fix_rate(p: &Params, policy: &Policy, set: &Attempts) -> f64 {
 
 /// The arms, in the order of the panels.
 const ARMS: [&str; 5] = ["base", "pair_sft", "pair_sft_plus", "star", "online_rl"];
-const ARM_LABELS: [&str; 5] = ["base", "Pair-SFT", "Pair-SFT+", "STaR", "online RL"];
+const ARM_LABELS: [&str; 5] = ["base", "SFT", "SFT+", "STaR", "RL"];
+
+/// The category axis: short labels under the bars, their meaning in the axis label.
+const CORRECTOR_AXIS: &str = "corrector (SFT: Pair-SFT, +: with keep pairs)";
 
 /// One replicate of the main condition: every arm, and pair_sft's training curve.
 struct MainRun {
@@ -572,7 +609,14 @@ fn main_run(p: &Params, rep: Replicate) -> MainRun {
 
     let mut plus = base.clone();
     let plus_pairs = correction_pairs(&traces, true);
-    fine_tune(p, &mut plus, &traces, &plus_pairs, &mut rep.stream("sft/plus"), |_, _| {});
+    fine_tune(
+        p,
+        &mut plus,
+        &traces,
+        &plus_pairs,
+        &mut rep.stream("sft/plus"),
+        |_, _| {},
+    );
 
     let star_own = Attempts::own(p, p.star_attempts, &mut rep.stream("star/attempts"));
     let pairs = star_pairs(p, &base, &star_own, &mut rep.stream("star/actions"));
@@ -681,8 +725,8 @@ fn panel_accuracy(s: &Summary) -> Result<Panel> {
     let w = 0.2;
     Ok(Panel {
         title: "(a) Accuracy at turn 1 and turn 2".into(),
-        x: Axis::categories("corrector", &ARM_LABELS),
-        y: Axis::linear("share of problems", 0.0, 0.8),
+        x: Axis::categories(CORRECTOR_AXIS, &ARM_LABELS),
+        y: Axis::linear("share of problems", 0.0, 0.7),
         series: vec![
             bars(s, "acc_t1", "Acc@t1", 5, w, -1.5 * w)?,
             bars(s, "acc_t2", "Acc@t2", 0, w, -0.5 * w)?,
@@ -711,9 +755,9 @@ fn panel_sweep(p: &Params, s: &Summary) -> Result<Panel> {
         series: vec![
             zero,
             Series::new("Pair-SFT", 1, Mark::Line, sft),
-            Series::new("online RL", 0, Mark::Line, rl),
+            Series::new("online RL (reads no traces)", 0, Mark::Line, rl),
         ],
-        legend_columns: 3,
+        legend_columns: 2,
     })
 }
 
@@ -729,7 +773,12 @@ fn panel_training(p: &Params, s: &Summary) -> Result<Panel> {
                 Mark::Line,
                 s.expect_series("pair_sft", "fix_rate_offline")?,
             ),
-            Series::new("model's own attempts", 0, Mark::Line, s.expect_series("pair_sft", "fix_rate_own")?),
+            Series::new(
+                "model's own attempts",
+                0,
+                Mark::Line,
+                s.expect_series("pair_sft", "fix_rate_own")?,
+            ),
         ],
         legend_columns: 1,
     })
@@ -739,7 +788,7 @@ fn panel_collapse(s: &Summary) -> Result<Panel> {
     let w = 0.34;
     Ok(Panel {
         title: "(d) Collapse: edits and action diversity".into(),
-        x: Axis::categories("corrector", &ARM_LABELS),
+        x: Axis::categories(CORRECTOR_AXIS, &ARM_LABELS),
         y: Axis::linear("share", 0.0, 1.0),
         series: vec![
             bars(s, "edit_rate", "edit rate (turn 2 ≠ turn 1)", 4, w, -0.5 * w)?,
@@ -752,6 +801,20 @@ fn panel_collapse(s: &Summary) -> Result<Panel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paired_normals_have_unit_moments() {
+        let mut rng = Stream::new(1, "normals", 0, "t");
+        let mut xs = Vec::new();
+        for _ in 0..40_000 {
+            push_normals(&mut xs, 5, &mut rng);
+        }
+        assert_eq!(xs.len(), 200_000);
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
 
     #[test]
     fn entropy_is_zero_for_one_action_and_one_for_uniform() {
