@@ -84,7 +84,8 @@
 //! `rl_gain` (online_rl's delta minus pair_sft's, paired by replicate).
 //! During `pair_sft` training, every `record_every` steps: `fix_rate_offline` (share of
 //! the wrong first attempts in the fixed trace set that the corrector turns right) and
-//! `fix_rate_own` (the same on the wrong first attempts of the model's own eval set).
+//! `fix_rate_own` (the same on the wrong first attempts of the model's own eval set),
+//! each over the first `curve_attempts` wrong attempts of its set (to bound the cost).
 //! The λ sweep: `delta_sweep` of pair_sft for each λ of `lambdas`; online RL never reads
 //! the traces, so its delta (from the main condition) is drawn at every λ.
 //!
@@ -133,6 +134,7 @@ pub struct Params {
     pub sft_batch: usize,
     pub sft_rate: f64,
     pub record_every: usize,
+    pub curve_attempts: usize,
     pub rl_pool: usize,
     pub rl_steps: usize,
     pub rl_batch: usize,
@@ -196,6 +198,7 @@ impl Validate for Params {
         v::count("sft_batch", self.sft_batch, 1, 4096)?;
         v::in_range("sft_rate", self.sft_rate, 0.0, 100.0)?;
         v::count("record_every", self.record_every, 1, self.sft_steps)?;
+        v::count("curve_attempts", self.curve_attempts, 1, 100_000)?;
         v::count("rl_pool", self.rl_pool, 1, 100_000)?;
         v::count("rl_steps", self.rl_steps, 1, 1_000_000)?;
         v::count("rl_batch", self.rl_batch, 1, 4096)?;
@@ -561,14 +564,14 @@ fn normalised_entropy(weights: &[f64]) -> f64 {
     h / libm::log(weights.len() as f64)
 }
 
-/// Share of the wrong attempts in `set` that the corrector turns right (expected over
-/// its sampled action and the fix outcome).
+/// Share of the first `curve_attempts` wrong attempts in `set` that the corrector
+/// turns right (expected over its sampled action and the fix outcome).
 fn fix_rate(p: &Params, policy: &Policy, set: &Attempts) -> f64 {
     let mut probs = vec![0.0; policy.actions()];
     let (mut fixed, mut wrong) = (0.0, 0usize);
     for i in 0..set.len() {
         let e = set.error[i];
-        if e != 0 {
+        if e != 0 && wrong < p.curve_attempts {
             wrong += 1;
             policy.probabilities_at(set.symptom(i), p.deploy_temperature, &mut probs);
             fixed += probs[e] * p.fix_success;
