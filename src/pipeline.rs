@@ -76,6 +76,9 @@ pub fn experiments() -> Vec<&'static dyn Experiment> {
     vec![
         &Entry::<crate::sim::offline_correction::OfflineCorrection>(PhantomData),
         &Entry::<crate::sim::context_accumulation::ContextAccumulation>(PhantomData),
+        &Entry::<crate::sim::proxy_reward::ProxyReward>(PhantomData),
+        &Entry::<crate::sim::calibration::Calibration>(PhantomData),
+        &Entry::<crate::sim::self_improvement::SelfImprovement>(PhantomData),
     ]
 }
 

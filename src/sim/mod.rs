@@ -6,8 +6,11 @@
 //! replicate's random streams by name (see `crate::rng`) and returns results in
 //! replicate order, so the output is the same for any thread count.
 
+pub mod calibration;
 pub mod context_accumulation;
 pub mod offline_correction;
+pub mod proxy_reward;
+pub mod self_improvement;
 
 use crate::analysis::Summary;
 use crate::render::Figure;
