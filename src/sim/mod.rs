@@ -6,6 +6,7 @@
 //! replicate's random streams by name (see `crate::rng`) and returns results in
 //! replicate order, so the output is the same for any thread count.
 
+pub mod calibration;
 pub mod context_accumulation;
 
 use crate::analysis::Summary;
