@@ -21,15 +21,16 @@
 //! held-out bank of `test_questions` is evaluated on (one data set, many seeds).
 //!
 //! *Policy.* Five scalar parameters, trained by policy gradient:
-//! - the *decisiveness* `τ` (start 1): answers are sampled from `softmax(τ z)`. Raising
-//!   `τ` sharpens every answer distribution at once, the way RL collapses a language
-//!   model's entropy; it moves accuracy from the sampled `E Σ p²` toward the greedy
-//!   `E max p`;
-//! - the *confidence readout* `(w, b)` (start 1, 0): the verbalised confidence reads
-//!   the model's internal certainty in the answer it gave, `ℓ = logit π_τ(a)`, as
+//! - the *decisiveness* `τ = e^κ` (start 1): answers are sampled from `softmax(τ z)`.
+//!   Raising `τ` sharpens every answer distribution at once, the way RL collapses a
+//!   language model's entropy; it moves accuracy from the sampled `E Σ p²` toward the
+//!   greedy `E max p`. It is learned on the log scale, as a temperature usually is;
+//! - the *confidence readout* `(w = e^ω, b)` (start 1, 0): the verbalised confidence
+//!   reads the model's internal certainty in the answer it gave, `ℓ = logit π_τ(a)`, as
 //!   `q = σ(w ℓ + b + s ε)`, `ε ~ N(0,1)` with `s` = `confidence_noise` (the exploration
 //!   of the confidence "tokens"), spoken as a whole percentage from 1% to 99%. At the
-//!   start `q = π(a) = p(a)`: the base model is calibrated;
+//!   start `q = π(a) = p(a)`: the base model is calibrated. The slope stays positive
+//!   (more certain never means less confident) and, on the log scale, can follow `1/τ`;
 //! - the *abstention head* `(η₀, η₁)`: before answering, the model says "I don't know"
 //!   with probability `σ(η₀ + η₁ u)`, `u` the internal certainty of its top answer
 //!   (start `η₀` = `initial_abstain_logit`, `η₁ = 0`). An abstention is never correct
@@ -37,18 +38,27 @@
 //!
 //! The heads read `ℓ` and `u` as features of the internal state (no gradient flows
 //! back through them into `τ`). Each step samples `batch` training questions and
-//! `group` responses to each; the advantage of a response is its reward minus the mean
-//! reward of the other responses to the same question (RLOO), and each parameter gets
-//! the REINFORCE gradient of its own head's log-probability (`z_a − E_π z` for `τ`;
-//! `ε / s · (ℓ, 1)` for `(w, b)`; `(1[abstain] − σ)(1, u)` for `η`), averaged and
-//! applied with Adam (β₁ = 0.9, β₂ = 0.999, ε = 10⁻⁸, the usual defaults; step sizes
-//! `decisiveness_lr`, `readout_lr`, `abstain_lr`).
+//! `group` responses to each, and every parameter gets the REINFORCE gradient of its
+//! own head's log-probability times an advantage, averaged over the responses:
+//! - answer and abstention heads (`τ (z_a − E_π z)` for `κ`, `(1[abstain] − σ)(1, u)`
+//!   for `η`): the reward minus the mean reward of the other responses to the same
+//!   question (RLOO);
+//! - confidence head (`ε / s · (w ℓ, 1)` for `(ω, b)`): the reward at the stated
+//!   confidence minus the reward the same answer would get at the noise-free confidence
+//!   `σ(w ℓ + b)` (a self-critical baseline: it depends on the question and answer only,
+//!   so the estimate stays unbiased, and `1[correct]` cancels). Under the binary reward
+//!   this advantage is exactly 0: the readout is never trained.
+//!
+//! Updates use Adam (β₁ = 0.9, β₂ = 0.999, ε = 10⁻⁸, the usual defaults; step sizes
+//! `decisiveness_lr` for `κ`, `readout_lr` for `(ω, b)`, `abstain_lr` for `η`). The
+//! exploration noise `s` is kept small because the policy optimises its reward *under*
+//! the noise: a noisy Brier-trained readout learns a slightly too steep slope.
 //!
 //! # Mechanism
 //! The binary reward favours sharpening (the likeliest answer is right more often), so
 //! `τ` grows and `ℓ` grows with it. The reward does not depend on `q`, so the readout
 //! gets no signal and keeps reading the sharpened certainty as if it were a chance of
-//! being right: confidence rises to 99% everywhere while accuracy stops at `E max p`.
+//! being right: confidence climbs toward 99% everywhere while accuracy stops at `E max p`.
 //! The Brier term rewards `q` = chance of being right, so under RLCR the readout learns
 //! to undo the sharpening (`w` falls roughly as `1/τ`) while the same sharpening buys
 //! the same accuracy. Under the log score a calibrated answer with chance `p` earns
@@ -66,7 +76,9 @@
 //! and readout slope `w`. At the last step, a reliability diagram per bin. Separately,
 //! for panel (d), the reward of a calibrated answer (`q = p`) with chance `p` under each
 //! rule, simulated over `rule_samples` answers, beside its exact expectation
-//! `p`, `p²`, `p − H(p)`.
+//! `p`, `p²`, `p − H(p)`. All metrics count an abstention as a wrong answer stated
+//! with confidence 0 (so abstentions lower accuracy and, being always wrong at the
+//! lowest confidence, raise AUROC).
 //!
 //! # Streams
 //! Conditions `dataset` (purpose `questions`), `train/<arm>` (purposes `train`,
@@ -424,7 +436,14 @@ fn train_step(p: &Params, bank: &Bank, rule: Rule, policy: &mut Policy, adam: &m
         for i in 0..g {
             let adv = rewards[i] - (sum - rewards[i]) / others;
             let adv_conf = responses[i].confidence_advantage(conf_rule);
-            accumulate(&mut grad, &policy.theta, &responses[i], adv, adv_conf, p.confidence_noise);
+            accumulate(
+                &mut grad,
+                &policy.theta,
+                &responses[i],
+                adv,
+                adv_conf,
+                p.confidence_noise,
+            );
         }
     }
     let n = (p.batch * g) as f64;
@@ -644,7 +663,12 @@ fn rule_curves(p: &Params, run: &Runner, out: &mut Observations) {
     for (name, rule) in RULES {
         for i in 0..=GRID {
             let prob = 0.01 + 0.98 * i as f64 / GRID as f64;
-            out.push_exact(&format!("{name}_exact"), "expected_reward", prob, expected_rule_reward(rule, prob));
+            out.push_exact(
+                &format!("{name}_exact"),
+                "expected_reward",
+                prob,
+                expected_rule_reward(rule, prob),
+            );
         }
     }
 }
@@ -718,7 +742,7 @@ fn panel_ece(p: &Params, s: &Summary) -> Result<Panel> {
     Ok(Panel {
         title: "(b) Calibration error".into(),
         x: step_axis(p),
-        y: Axis::linear("ECE (10 bins)", 0.0, 0.5),
+        y: Axis::linear("ECE (10 bins)", 0.0, 0.4),
         series: per_arm(s, "ece")?,
         legend_columns: 4,
     })
@@ -752,7 +776,12 @@ fn panel_reliability(s: &Summary) -> Result<Panel> {
 fn panel_bin_share(s: &Summary) -> Result<Panel> {
     let mut series = Vec::new();
     for (k, (arm, label, color)) in STYLE.iter().take(3).enumerate() {
-        let bars = Series::new(label, *color, Mark::Bars { width: 0.028 }, s.expect_series(arm, "bin_share")?);
+        let bars = Series::new(
+            label,
+            *color,
+            Mark::Bars { width: 0.028 },
+            s.expect_series(arm, "bin_share")?,
+        );
         series.push(bars.nudged((k as f64 - 1.0) * 0.03));
     }
     Ok(Panel {
@@ -765,17 +794,25 @@ fn panel_bin_share(s: &Summary) -> Result<Panel> {
 }
 
 fn panel_rules(s: &Summary) -> Result<Panel> {
-    let mut series = vec![Series::exact(
-        "I don't know",
-        6,
-        Mark::Dotted,
-        [(0.0, 0.0), (1.0, 0.0)],
-    )];
-    for ((name, _), (label, color)) in RULES.iter().zip([("p (binary)", 1), ("p² (Brier)", 0), ("p − H(p) (log)", 2)]) {
-        let mut exact = Series::new(label, color, Mark::Line, s.expect_series(&format!("{name}_exact"), "expected_reward")?);
+    let mut series = vec![Series::exact("I don't know", 6, Mark::Dotted, [(0.0, 0.0), (1.0, 0.0)])];
+    for ((name, _), (label, color)) in RULES
+        .iter()
+        .zip([("p (binary)", 1), ("p² (Brier)", 0), ("p − H(p) (log)", 2)])
+    {
+        let mut exact = Series::new(
+            label,
+            color,
+            Mark::Line,
+            s.expect_series(&format!("{name}_exact"), "expected_reward")?,
+        );
         exact.band = false;
         series.push(exact);
-        series.push(Series::new("", color, Mark::Points, s.expect_series(name, "expected_reward")?));
+        series.push(Series::new(
+            "",
+            color,
+            Mark::Points,
+            s.expect_series(name, "expected_reward")?,
+        ));
     }
     Ok(Panel {
         title: "(d) Expected reward of a calibrated answer".into(),
@@ -817,6 +854,58 @@ mod tests {
         let total: f64 = w.iter().sum();
         let p = w[1] / total;
         assert!((certainty_logit(&w, 1) - libm::log(p / (1.0 - p))).abs() < 1e-12);
+    }
+
+    /// Mean over replicates of `metric` for `arm` at step `x`.
+    fn mean_of(obs: &Observations, arm: &str, metric: &str, x: f64) -> f64 {
+        let key = obs.keys.iter().position(|(a, m)| a == arm && m == metric).unwrap() as u32;
+        let v: Vec<f64> = (0..obs.len())
+            .filter(|&i| obs.key[i] == key && obs.x[i] == x)
+            .map(|i| obs.value[i])
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+
+    fn small_params() -> Params {
+        Params {
+            answers: 4,
+            belief_spread: 1.6,
+            train_questions: 1024,
+            test_questions: 1024,
+            steps: 100,
+            batch: 32,
+            group: 4,
+            record_every: 50,
+            decisiveness_lr: 0.06,
+            readout_lr: 0.05,
+            abstain_lr: 0.05,
+            confidence_noise: 0.1,
+            initial_abstain_logit: -3.5,
+            brier_readout_everywhere: false,
+            rule_probabilities: vec![0.5],
+            rule_samples: 10,
+        }
+    }
+
+    /// The second ablation of the issue: without sharpening, the binary reward leaves
+    /// the model as calibrated as it started (and no more accurate).
+    #[test]
+    fn no_sharpening_keeps_rlvr_calibrated() {
+        let sharp = small_params();
+        let flat = Params {
+            decisiveness_lr: 0.0,
+            ..small_params()
+        };
+        let run = Runner::new(1, 8, None);
+        let (with, without) = (Calibration::simulate(&sharp, &run), Calibration::simulate(&flat, &run));
+        let last = sharp.steps as f64;
+        assert!(mean_of(&with, "rlvr", "ece", last) > mean_of(&with, "rlvr", "ece", 0.0) + 0.15);
+        let (start, end) = (
+            mean_of(&without, "rlvr", "ece", 0.0),
+            mean_of(&without, "rlvr", "ece", last),
+        );
+        assert!((end - start).abs() < 0.02, "ECE {start} → {end}");
+        assert_eq!(mean_of(&without, "rlvr", "decisiveness", last), 1.0);
     }
 
     #[test]
