@@ -73,9 +73,10 @@ impl<M: Model + Sync> Entry<M> {
 
 /// Every figure, in paper order.
 pub fn experiments() -> Vec<&'static dyn Experiment> {
-    vec![&Entry::<crate::sim::context_accumulation::ContextAccumulation>(
-        PhantomData,
-    )]
+    vec![
+        &Entry::<crate::sim::context_accumulation::ContextAccumulation>(PhantomData),
+        &Entry::<crate::sim::self_improvement::SelfImprovement>(PhantomData),
+    ]
 }
 
 /// The registered figure with this id.

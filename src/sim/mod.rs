@@ -7,6 +7,7 @@
 //! replicate order, so the output is the same for any thread count.
 
 pub mod context_accumulation;
+pub mod self_improvement;
 
 use crate::analysis::Summary;
 use crate::render::Figure;
