@@ -34,8 +34,11 @@
 //!
 //! **Labelling, digit by digit.** Each round the model(s) label `problems_per_length`
 //! problems at each length `T+1 … T+⌈ω·T⌉` (`window_share` ω; Lee's accelerated schedule
-//! samples a range of new lengths). Errors are drawn per digit (geometric skips over the
-//! `L` answer digits, so the cost is per error, not per digit); each error changes the
+//! samples a range of new lengths; once that range would pass `max_length` it is shifted
+//! down to end there, so every round still labels fresh problems). Errors are drawn per
+//! digit (geometric skips over the
+//! `L` answer digits while errors are rare, so the cost is per error; one draw per digit
+//! once the rate passes 5%); each error changes the
 //! answer's length with probability `length_error_share` (a dropped or repeated digit).
 //! An error is either *shared* by every answer compared (the same wrong digit) or
 //! *private* to one answer. What is shared depends on who answers:
@@ -164,7 +167,9 @@ impl Validate for Params {
         v::count("gain_every", self.gain_every, 1, self.rounds)?;
         v::count("injection_round", self.injection_round, 1, self.rounds)?;
         v::list_len("injection_fractions", &self.injection_fractions, 2, 30)?;
-        v::each("injection_fractions", &self.injection_fractions, |k, f| v::probability(k, *f))?;
+        v::each("injection_fractions", &self.injection_fractions, |k, f| {
+            v::probability(k, *f)
+        })?;
         v::increasing("injection_fractions", &self.injection_fractions)?;
         v::in_range("injected_digit_error", self.injected_digit_error, 0.0, 0.9)?;
         Ok(())
@@ -278,8 +283,8 @@ impl Learner {
 /// The answers compared at one length: per-digit rates of shared and private errors.
 #[derive(Debug, Clone, Copy)]
 struct Rates {
-    /// ln(1 − shared rate): for geometric skips between shared errors.
-    log_keep_shared: f64,
+    /// Per-digit rate of errors shared by every answer compared.
+    shared: DigitRate,
     /// Probability that one answer has no private error over the L digits.
     no_private: f64,
     /// How many answers are compared, and how many must agree.
@@ -302,7 +307,7 @@ impl Rates {
             ),
         };
         Rates {
-            log_keep_shared: libm::log1p(-shared.min(MAX_DIGIT_ERROR)),
+            shared: DigitRate::new(shared),
             no_private: libm::pow(1.0 - private.min(MAX_DIGIT_ERROR), len as f64),
             answers,
             needed,
@@ -310,23 +315,50 @@ impl Rates {
     }
 }
 
-/// Errors in one answer of `len` digits at a per-digit rate with `ln(1 − rate) =
-/// log_keep`, drawn by geometric skips: (wrong digits, whether one changed the length).
-fn draw_errors(rng: &mut Stream, log_keep: f64, len: usize, length_share: f64) -> (usize, bool) {
-    if log_keep == 0.0 {
-        return (0, false);
-    }
-    let (mut pos, mut wrong, mut length_changed) = (0usize, 0usize, false);
-    loop {
-        let skip = libm::floor(libm::log(rng.uniform_open0()) / log_keep);
-        // Past the answer: no more errors (also guards the float-to-int conversion).
-        if skip >= (len - pos) as f64 {
-            return (wrong, length_changed);
+/// A per-digit error rate, with `ln(1 − rate)` for geometric skips between errors.
+#[derive(Debug, Clone, Copy)]
+struct DigitRate {
+    rate: f64,
+    log_keep: f64,
+}
+
+impl DigitRate {
+    fn new(rate: f64) -> Self {
+        let rate = rate.clamp(0.0, MAX_DIGIT_ERROR);
+        DigitRate {
+            rate,
+            log_keep: libm::log1p(-rate),
         }
-        pos += skip as usize + 1;
-        wrong += 1;
-        length_changed |= rng.bernoulli(length_share);
     }
+}
+
+/// Above this per-digit rate one uniform per digit is cheaper than a logarithm per error.
+const DENSE_RATE: f64 = 0.05;
+
+/// Errors in one answer of `len` digits, drawn digit by digit (geometric skips between
+/// errors when they are rare, one draw per digit when they are not): (wrong digits,
+/// whether one of them dropped or repeated a digit, each with probability `length_share`).
+fn draw_errors(rng: &mut Stream, r: DigitRate, len: usize, length_share: f64) -> (usize, bool) {
+    let wrong = if r.rate <= 0.0 {
+        0
+    } else if r.rate >= DENSE_RATE {
+        (0..len).filter(|_| rng.uniform() < r.rate).count()
+    } else {
+        let (mut pos, mut wrong) = (0usize, 0usize);
+        loop {
+            let skip = libm::floor(libm::log(rng.uniform_open0()) / r.log_keep);
+            // Past the answer: no more errors (also guards the float-to-int conversion).
+            if skip >= (len - pos) as f64 {
+                break wrong;
+            }
+            pos += skip as usize + 1;
+            wrong += 1;
+        }
+    };
+    // P(at least one of the `wrong` errors changes the length) = 1 − (1 − share)^wrong.
+    let length_changed =
+        wrong > 0 && length_share > 0.0 && rng.uniform() >= libm::pow(1.0 - length_share, wrong as f64);
+    (wrong, length_changed)
 }
 
 /// What one round labelled and kept.
@@ -357,7 +389,8 @@ impl Round {
 struct Injection {
     round: usize,
     fraction: f64,
-    log_keep: f64,
+    /// Per-digit corruption of an injected label (at least one digit is made wrong).
+    corruption: DigitRate,
 }
 
 /// Whether the filter keeps a label with `wrong` shared errors, `length_changed`, of
@@ -397,7 +430,7 @@ fn label_round(
         let rates = Rates::new(p, learner, filter, len);
         let mut kept_here = 0;
         for _ in 0..p.problems_per_length {
-            let (mut wrong, length_changed) = draw_errors(rng, rates.log_keep_shared, len, p.length_error_share);
+            let (mut wrong, length_changed) = draw_errors(rng, rates.shared, len, p.length_error_share);
             let agreeing = if rates.answers == 1 {
                 1
             } else {
@@ -409,7 +442,7 @@ fn label_round(
             }
             if let Some(inj) = injection {
                 if inject_rng.bernoulli(inj.fraction) {
-                    let (extra, _) = draw_errors(inject_rng, inj.log_keep, len, 0.0);
+                    let (extra, _) = draw_errors(inject_rng, inj.corruption, len, 0.0);
                     wrong = (wrong + extra.max(1)).min(len);
                 }
             }
@@ -446,7 +479,8 @@ impl Trajectory {
         self.span.push(learner.span as f64);
         self.corruption.push(learner.corruption);
         if p.accuracy_rounds.contains(&round) {
-            self.accuracy.extend((1..=p.max_length).map(|len| learner.accuracy(p, len)));
+            self.accuracy
+                .extend((1..=p.max_length).map(|len| learner.accuracy(p, len)));
         }
     }
 
@@ -525,12 +559,12 @@ fn accuracy_metric(round: usize) -> String {
 }
 
 fn injection_sweep(p: &Params, run: &Runner, out: &mut Observations) {
-    let log_keep = libm::log1p(-p.injected_digit_error);
+    let corruption = DigitRate::new(p.injected_digit_error);
     for &fraction in &p.injection_fractions {
         let injection = Injection {
             round: p.injection_round,
             fraction,
-            log_keep,
+            corruption,
         };
         let runs = run.replicates(&format!("inject/{fraction}"), run.count(), |rep| {
             run_rounds(p, Filter::MajorityVote, Some(injection), rep, false)
@@ -611,7 +645,12 @@ fn panel_noise(p: &Params, s: &Summary) -> Result<Panel> {
         if arm == "oracle" {
             continue;
         }
-        series.push(Series::new(label, color, Mark::Line, s.expect_series(arm, "label_noise")?));
+        series.push(Series::new(
+            label,
+            color,
+            Mark::Line,
+            s.expect_series(arm, "label_noise")?,
+        ));
     }
     Ok(Panel {
         title: "(c) Label noise of the kept data".into(),
@@ -639,16 +678,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn geometric_skips_match_the_binomial_mean() {
+    fn error_counts_match_the_binomial_mean_in_both_regimes() {
         let mut rng = Stream::new(1, "t", 0, "t");
-        let (len, rate) = (40usize, 0.05);
+        let len = 40usize;
         let n = 20_000;
-        let total: usize = (0..n)
-            .map(|_| draw_errors(&mut rng, libm::log1p(-rate), len, 0.0).0)
-            .sum();
-        let mean = total as f64 / n as f64;
-        assert!((mean - len as f64 * rate).abs() < 0.05, "{mean}");
-        assert_eq!(draw_errors(&mut rng, 0.0, len, 0.5), (0, false));
+        for rate in [0.01, 0.2] {
+            let total: usize = (0..n)
+                .map(|_| draw_errors(&mut rng, DigitRate::new(rate), len, 0.0).0)
+                .sum();
+            let mean = total as f64 / n as f64;
+            assert!(
+                (mean - len as f64 * rate).abs() < 0.03 * len as f64 * rate + 0.01,
+                "{rate}: {mean}"
+            );
+        }
+        assert_eq!(draw_errors(&mut rng, DigitRate::new(0.0), len, 0.5), (0, false));
+        let changed = (0..n)
+            .filter(|_| draw_errors(&mut rng, DigitRate::new(0.2), len, 0.3).1)
+            .count();
+        assert!(changed > n * 9 / 10, "{changed}");
     }
 
     #[test]
@@ -662,4 +710,3 @@ mod tests {
         assert!(!keeps(Filter::Oracle, 1, false, 5, 1));
     }
 }
-
