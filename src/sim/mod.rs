@@ -8,6 +8,7 @@
 
 pub mod calibration;
 pub mod calibration;
+pub mod calibration;
 pub mod context_accumulation;
 pub mod offline_correction;
 pub mod proxy_reward;
