@@ -7,8 +7,6 @@
 //! replicate order, so the output is the same for any thread count.
 
 pub mod calibration;
-pub mod calibration;
-pub mod calibration;
 pub mod context_accumulation;
 pub mod offline_correction;
 pub mod proxy_reward;
