@@ -27,6 +27,19 @@ pub struct Figure {
     pub panels: Vec<Panel>,
 }
 
+impl Figure {
+    /// The paper's layout: 760 px wide (text stays legible printed one column wide),
+    /// panels in two columns, `height` px tall.
+    pub fn column_width(height: u32, panels: Vec<Panel>) -> Self {
+        Figure {
+            width: 760,
+            height,
+            columns: 2,
+            panels,
+        }
+    }
+}
+
 /// One labelled panel: `title` starts with its letter, e.g. "(a) Free runs".
 #[derive(Debug, Clone)]
 pub struct Panel {

@@ -685,11 +685,9 @@ impl Model for Calibration {
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
-        Ok(Figure {
-            width: 760,
-            height: 1180,
-            columns: 2,
-            panels: vec![
+        Ok(Figure::column_width(
+            1180,
+            vec![
                 panel_accuracy(p, summary)?,
                 panel_ece(p, summary)?,
                 panel_reliability(summary)?,
@@ -697,7 +695,7 @@ impl Model for Calibration {
                 panel_bin_share(summary)?,
                 panel_auroc(p, summary)?,
             ],
-        })
+        ))
     }
 }
 

@@ -429,17 +429,15 @@ impl Model for ContextAccumulation {
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
-        Ok(Figure {
-            width: 760,
-            height: 820,
-            columns: 2,
-            panels: vec![
+        Ok(Figure::column_width(
+            820,
+            vec![
                 panel_free_runs(p, summary)?,
                 panel_injection(p, summary)?,
                 panel_horizon(summary)?,
                 panel_long_run(p, summary)?,
             ],
-        })
+        ))
     }
 }
 

@@ -700,17 +700,15 @@ impl Model for OfflineCorrection {
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
-        Ok(Figure {
-            width: 760,
-            height: 840,
-            columns: 2,
-            panels: vec![
+        Ok(Figure::column_width(
+            840,
+            vec![
                 panel_accuracy(summary)?,
                 panel_sweep(p, summary)?,
                 panel_training(p, summary)?,
                 panel_collapse(summary)?,
             ],
-        })
+        ))
     }
 }
 

@@ -573,17 +573,15 @@ impl Model for ProxyReward {
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
-        Ok(Figure {
-            width: 760,
-            height: 820,
-            columns: 2,
-            panels: vec![
+        Ok(Figure::column_width(
+            820,
+            vec![
                 panel_accuracy(p, summary)?,
                 panel_proxy(p, summary)?,
                 panel_correlation(p, summary)?,
                 panel_template(p, summary)?,
             ],
-        })
+        ))
     }
 }
 

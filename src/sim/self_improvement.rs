@@ -587,17 +587,15 @@ impl Model for SelfImprovement {
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
-        Ok(Figure {
-            width: 760,
-            height: 860,
-            columns: 2,
-            panels: vec![
+        Ok(Figure::column_width(
+            860,
+            vec![
                 panel_frontier(p, summary)?,
                 panel_accuracy(p, summary)?,
                 panel_noise(p, summary)?,
                 panel_injection(p, summary)?,
             ],
-        })
+        ))
     }
 }
 
