@@ -6,6 +6,7 @@
 
 use mismatch::pipeline::{self, experiments};
 use mismatch::render;
+use mismatch::sim::Shard;
 use mismatch::spec::Source;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,9 +53,9 @@ fn main() {
                 .expect("pool");
             pool.install(|| {
                 let simulate = time(RUNS, || {
-                    e.simulate_only(&source).expect("simulate");
+                    e.observe(&source, Shard::ALL, None).expect("simulate");
                 });
-                let observations = e.simulate_only(&source).expect("simulate");
+                let observations = e.observe(&source, Shard::ALL, None).expect("simulate");
                 let analyse = time(RUNS, || {
                     mismatch::analysis::summarise(&observations).expect("analyse");
                 });

@@ -3,6 +3,8 @@
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::pipeline::{self, Built, OutputFile};
+use crate::shard::{self, ShardFile};
+use crate::sim::Shard;
 use crate::spec::{parse_override, Source};
 use crate::{output, verify};
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -45,8 +47,22 @@ pub enum Command {
         /// go to `out/` unless --out says otherwise, never over the committed figures.
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<(String, String)>,
+        /// Run only shard I of N of the replicates (0 <= I < N) and write raw shard files
+        /// (OUT/ID.shard-I-of-N.csv, OUT defaults to `shards`) for `mismatch merge`.
+        #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+        shard: Option<Shard>,
         #[command(flatten)]
         threads: Threads,
+    },
+    /// Assemble the shard files of `run --shard` into figures, byte-identical to one unsharded run.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Folders holding shard files (every *.shard-I-of-N.csv in them is read).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Output folder for the figures.
+        #[arg(long, required = true)]
+        out: PathBuf,
     },
     /// Evaluate each figure's claims, and its ablation, and print a verdict per claim.
     #[command(after_help = EXIT_CODES)]
@@ -100,8 +116,17 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             select,
             out,
             set,
+            shard: Some(shard),
+            threads,
+        } => with_threads(&threads, || run_shard(&select, out, &set, shard)),
+        Command::Run {
+            select,
+            out,
+            set,
+            shard: None,
             threads,
         } => with_threads(&threads, || run_figures(&select, out, &set)),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
         Command::Check { select, threads } => with_threads(&threads, || check(&select)),
         Command::Verify {
             figures,
@@ -215,6 +240,58 @@ fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) 
     for (id, _, files) in &figures {
         let names: Vec<String> = files.iter().map(|f| out.join(&f.path).display().to_string()).collect();
         eprintln!("{id}: wrote {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// The raw observations of one shard of each selected figure, for `mismatch merge`.
+fn run_shard(select: &Select, out: Option<PathBuf>, set: &[(String, String)], part: Shard) -> Result<()> {
+    let out = out.unwrap_or_else(|| PathBuf::from("shards"));
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    for source in sources(select)? {
+        let source = source.with_overrides(set);
+        let experiment = pipeline::declared(&source)?;
+        let pb = progress_bar(experiment.id());
+        let observations = experiment.observe(&source, part, pb.clone());
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        let file = ShardFile {
+            figure: experiment.id().to_string(),
+            shard: part,
+            tool: shard::tool(),
+            source,
+            observations: observations?.only(part),
+        };
+        files.push((out.join(shard::file_name(&file.figure, part)), shard::render(&file)?));
+    }
+    let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, t)| (p.clone(), t.as_bytes())).collect();
+    output::write_all_atomically(&refs)?;
+    for (path, _) in &files {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Builds the figures of every complete set of shards found in `dirs`.
+fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    let gathered = shard::gather(dirs)?;
+    let mut figures = Vec::new();
+    for e in pipeline::experiments() {
+        if let Some((source, observations)) = gathered.get(e.id()) {
+            let built = e.assemble(source, observations)?;
+            let files = pipeline::render_outputs(&built)?;
+            figures.push((built.header.id.clone(), built.spec_sha256.clone(), files));
+        }
+    }
+    if let Some(unknown) = gathered.keys().find(|id| pipeline::find(id).is_err()) {
+        return Err(Error::Input(format!(
+            "shard files name a figure `{unknown}` this version does not have. Fix: merge with the version that ran them"
+        )));
+    }
+    output::write_figures(out, &figures)?;
+    for (id, _, files) in &figures {
+        eprintln!("{id}: merged into {} files in {}", files.len(), out.display());
     }
     Ok(())
 }

@@ -4,23 +4,30 @@
 use crate::analysis::{self, claims, Summary};
 use crate::error::{Error, Result};
 use crate::render;
-use crate::sim::{Model, Runner};
-use crate::spec::{Ablation, Claim, Header, Source};
+use crate::sim::{Model, Observations, Runner, Shard};
+use crate::spec::{Ablation, Claim, Header, Source, Spec};
 use std::marker::PhantomData;
 
 /// A figure's registry entry: its id and how to build it from a spec.
 pub trait Experiment: Sync {
     fn id(&self) -> &'static str;
-    /// Parses and validates the spec, simulates, analyses and lays out the figure.
-    fn build(&self, source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built>;
-    /// The simulation stage alone (for `make bench`).
-    fn simulate_only(&self, source: &Source) -> Result<crate::sim::Observations>;
+    /// Validates the spec and runs the simulation (or one shard of its replicates).
+    fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations>;
+    /// Validates the spec, analyses the observations and lays out the figure.
+    fn assemble(&self, source: &Source, observations: &Observations) -> Result<Built>;
+    /// Both: the whole figure from its spec.
+    fn build(&self, source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built> {
+        let observations = self.observe(source, Shard::ALL, progress)?;
+        self.assemble(source, &observations)
+    }
 }
 
 /// Everything known about a figure once its simulation has been analysed.
 pub struct Built {
     pub header: Header,
     pub spec_sha256: String,
+    /// The `--set` overrides the figure was made with (empty for the paper's figures).
+    pub overrides: Vec<(String, String)>,
     pub summary: Summary,
     pub figure: render::Figure,
     pub claims: Vec<Claim>,
@@ -29,12 +36,8 @@ pub struct Built {
 
 struct Entry<M>(PhantomData<M>);
 
-impl<M: Model + Sync> Experiment for Entry<M> {
-    fn id(&self) -> &'static str {
-        M::ID
-    }
-
-    fn build(&self, source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built> {
+impl<M: Model + Sync> Entry<M> {
+    fn load(source: &Source) -> Result<Spec<M::Params>> {
         let spec = source.load::<M::Params>()?;
         if spec.header.id != M::ID {
             return Err(Error::Input(format!(
@@ -44,30 +47,34 @@ impl<M: Model + Sync> Experiment for Entry<M> {
                 M::ID
             )));
         }
-        let runner = Runner::new(spec.header.seed, spec.header.replicates, progress);
-        let observations = M::simulate(&spec.params, &runner);
-        let summary = analysis::summarise(&observations)?;
+        Ok(spec)
+    }
+}
+
+impl<M: Model + Sync> Experiment for Entry<M> {
+    fn id(&self) -> &'static str {
+        M::ID
+    }
+
+    fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations> {
+        let spec = Self::load(source)?;
+        let runner = Runner::new(spec.header.seed, spec.header.replicates, progress).sharded(shard);
+        Ok(M::simulate(&spec.params, &runner))
+    }
+
+    fn assemble(&self, source: &Source, observations: &Observations) -> Result<Built> {
+        let spec = Self::load(source)?;
+        let summary = analysis::summarise(observations)?;
         let figure = M::figure(&spec.params, &summary)?;
         Ok(Built {
             header: spec.header,
             spec_sha256: spec.sha256,
+            overrides: source.overrides.clone(),
             summary,
             figure,
             claims: spec.claims,
             ablation: spec.ablation,
         })
-    }
-
-    fn simulate_only(&self, source: &Source) -> Result<crate::sim::Observations> {
-        Self::observations(source)
-    }
-}
-
-impl<M: Model + Sync> Entry<M> {
-    fn observations(source: &Source) -> Result<crate::sim::Observations> {
-        let spec = source.load::<M::Params>()?;
-        let runner = Runner::new(spec.header.seed, spec.header.replicates, None);
-        Ok(M::simulate(&spec.params, &runner))
     }
 }
 
@@ -92,16 +99,20 @@ pub fn find(id: &str) -> Result<&'static dyn Experiment> {
 
 /// Builds the figure a spec source declares (by its `id` key).
 pub fn build(source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built> {
+    declared(source)?.build(source, progress)
+}
+
+/// The registered figure a spec source declares by its `id` key.
+pub fn declared(source: &Source) -> Result<&'static dyn Experiment> {
     let id = source.id()?;
-    let experiment = find(&id).map_err(|_| {
+    find(&id).map_err(|_| {
         let ids: Vec<&str> = experiments().iter().map(|e| e.id()).collect();
         Error::Input(format!(
             "{}: key `id`: no figure is called `{id}`. Fix: use one of: {}",
             source.path.display(),
             ids.join(", ")
         ))
-    })?;
-    experiment.build(source, progress)
+    })
 }
 
 /// One output file: its path relative to the output folder and its bytes.
@@ -111,16 +122,21 @@ pub struct OutputFile {
 }
 
 /// What made a figure, as written into its SVG and PNG: figure id, spec hash, seed,
-/// replicates and tool version.
+/// replicates and tool version, and the `--set` overrides if there were any.
 pub fn provenance(built: &Built) -> String {
-    format!(
+    let mut text = format!(
         "figure={}; spec-sha256={}; seed={}; replicates={}; tool=mismatch {}",
         built.header.id,
         built.spec_sha256,
         built.header.seed,
         built.header.replicates,
         env!("CARGO_PKG_VERSION")
-    )
+    );
+    if !built.overrides.is_empty() {
+        let set: Vec<String> = built.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        text.push_str(&format!("; overrides={}", set.join(" ")));
+    }
+    text
 }
 
 /// The files of a figure: summary CSV, LaTeX macros, PDF, PNG, SVG.

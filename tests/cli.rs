@@ -211,3 +211,63 @@ fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
         "{report}"
     );
 }
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(
+                files_under(&path)
+                    .into_iter()
+                    .map(|p| Path::new(path.file_name().unwrap()).join(p)),
+            );
+        } else {
+            out.push(PathBuf::from(path.file_name().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn merged_shards_are_byte_identical_to_one_unsharded_run() {
+    let (a, b, merged) = (scratch("shard-a"), scratch("shard-b"), scratch("merged"));
+    // Three shards, written to two folders as two machines would.
+    for (part, dir) in [("0/3", &a), ("1/3", &b), ("2/3", &b)] {
+        let out = mismatch(&["run", "--all", "--shard", part, "--out", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "shard {part}: {}", stderr(&out));
+    }
+    assert_eq!(files_under(&b).len(), 10, "{:?}", files_under(&b));
+
+    // An incomplete set is refused, naming what is missing, and writes nothing.
+    let incomplete = merged.join("incomplete");
+    let out = mismatch(&["merge", a.to_str().unwrap(), "--out", incomplete.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("shard(s) 1/3, 2/3 missing"), "{}", stderr(&out));
+    assert!(!incomplete.exists());
+
+    let out = mismatch(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The committed figures are one unsharded run (`committed_figures_are_current`).
+    let committed = Path::new("figures");
+    assert_eq!(files_under(&merged), files_under(committed));
+    for file in files_under(committed) {
+        let (x, y) = (
+            std::fs::read(merged.join(&file)).unwrap(),
+            std::fs::read(committed.join(&file)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{} differs between the merged shards and one run",
+            file.display()
+        );
+    }
+}

@@ -1,11 +1,13 @@
 //! Stage 3: analysis. The tidy long table of observations becomes the summary table
 //! `(arm, x, metric, mean, lo, hi, n)` with 95% confidence intervals.
 //!
-//! polars does the table work: building the frame, grouping by `(arm, metric, x)` (the interned key of `(arm, metric)`, and x)
-//! with `group_by_stable` (groups in order of first appearance, which the models keep
-//! fixed), filtering and selecting. The numeric reductions are done here, over each
-//! group's values in row order (replicate order), so the sums are the same whatever
-//! polars' thread count (DESIGN.md §2.4): polars promises no bit-stable float sums.
+//! polars does the table work: building the frame, sorting it by
+//! `(arm, metric, x, replicate)`, grouping by `(arm, metric, x)` with `group_by_stable`,
+//! filtering and selecting. Sorting first makes the summary a function of the set of
+//! rows, not of the order a model pushed them in, so the rows of merged shards give the
+//! same bytes as one run (DESIGN.md §2.4: "sort by keys"). The numeric reductions are
+//! done here, over each group's values in replicate order, so the sums are the same
+//! whatever polars' thread count: polars promises no bit-stable float sums.
 
 pub mod claims;
 mod csv;
@@ -41,10 +43,33 @@ fn pl(e: PolarsError) -> crate::error::Error {
 /// Summarises observations into means and 95% intervals per (arm, metric, x).
 pub fn summarise(obs: &Observations) -> Result<Summary> {
     refuse_streaming_engine()?;
-    let df = observations_frame(obs).map_err(pl)?;
+    let df = observations_frame(obs)
+        .and_then(|df| {
+            df.sort(
+                ["key", "x", "replicate"],
+                SortMultipleOptions::new().with_maintain_order(true),
+            )
+        })
+        .map_err(pl)?;
     let groups = df.group_by_stable(["key", "x"]).map_err(pl)?;
-    let values = df.column("value").map_err(pl)?.f64().map_err(pl)?;
-    let values: Vec<f64> = values.into_no_null_iter().collect();
+    let column = |name: &str| -> Result<Vec<f64>> {
+        Ok(df
+            .column(name)
+            .map_err(pl)?
+            .f64()
+            .map_err(pl)?
+            .into_no_null_iter()
+            .collect())
+    };
+    let (values, xs) = (column("value")?, column("x")?);
+    let keys: Vec<u32> = df
+        .column("key")
+        .map_err(pl)?
+        .u32()
+        .map_err(pl)?
+        .into_no_null_iter()
+        .collect();
+    let names = sorted_keys(obs);
 
     let (mut arm, mut metric, mut x) = (Vec::new(), Vec::new(), Vec::new());
     let (mut mean, mut lo, mut hi, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -59,10 +84,10 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
         let first = group[0];
         let sample: Vec<f64> = group.iter().map(|&i| values[i]).collect();
         let ci = mean_ci(&sample);
-        let (a, m) = &obs.keys[obs.key[first] as usize];
+        let (a, m) = &names[keys[first] as usize];
         arm.push(a.clone());
         metric.push(m.clone());
-        x.push(obs.x[first]);
+        x.push(xs[first]);
         mean.push(ci.mean);
         lo.push(ci.lo);
         hi.push(ci.hi);
@@ -85,11 +110,26 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
     Ok(Summary { df })
 }
 
+/// The `(arm, metric)` keys in sorted order.
+fn sorted_keys(obs: &Observations) -> Vec<(String, String)> {
+    let mut names = obs.keys.clone();
+    names.sort();
+    names
+}
+
+/// The observations as a frame whose `key` is the rank of `(arm, metric)` in sorted order.
 fn observations_frame(obs: &Observations) -> PolarsResult<DataFrame> {
+    let names = sorted_keys(obs);
+    let rank: Vec<u32> = obs
+        .keys
+        .iter()
+        .map(|k| names.binary_search(k).unwrap_or(0) as u32)
+        .collect();
+    let key: Vec<u32> = obs.key.iter().map(|&k| rank[k as usize]).collect();
     DataFrame::new(
         obs.len(),
         vec![
-            Column::new("key".into(), &obs.key),
+            Column::new("key".into(), &key),
             Column::new("x".into(), &obs.x),
             Column::new("replicate".into(), &obs.replicate),
             Column::new("value".into(), &obs.value),

@@ -599,27 +599,26 @@ fn train_run(p: &Params, train: &Bank, test: &Bank, rule: Option<Rule>, rep: Rep
 }
 
 fn training(p: &Params, run: &Runner, out: &mut Observations) {
-    let banks = run.replicates("dataset", 1, |rep| {
+    let (train, test) = &run.shared("dataset", |rep| {
         let mut rng = rep.stream("questions");
         let train = Bank::draw(p.train_questions, p.answers, p.belief_spread, &mut rng);
         let test = Bank::draw(p.test_questions, p.answers, p.belief_spread, &mut rng);
         (train, test)
     });
-    let (train, test) = &banks[0];
     for (arm, rule) in ARMS {
         let runs = run.replicates(&format!("train/{arm}"), run.count(), |rep| {
             train_run(p, train, test, rule, rep)
         });
-        for (i, r) in runs.iter().enumerate() {
+        for (i, r) in runs.iter() {
             for (k, values) in r.records.iter().enumerate() {
                 let step = (k * p.record_every) as f64;
                 for (metric, value) in METRICS.iter().zip(values) {
-                    out.push(arm, metric, step, i as u64, *value);
+                    out.push(arm, metric, step, i, *value);
                 }
             }
         }
-        for (i, r) in runs.iter().enumerate() {
-            push_reliability(arm, i as u64, &r.last, out);
+        for (i, r) in runs.iter() {
+            push_reliability(arm, i, &r.last, out);
         }
     }
 }
@@ -653,9 +652,9 @@ fn rule_curves(p: &Params, run: &Runner, out: &mut Observations) {
             }
             sums.map(|s| s / p.rule_samples as f64)
         });
-        for (i, m) in means.iter().enumerate() {
+        for (i, m) in means.iter() {
             for ((name, _), v) in RULES.iter().zip(m) {
-                out.push(name, "expected_reward", prob, i as u64, *v);
+                out.push(name, "expected_reward", prob, i, *v);
             }
         }
     }

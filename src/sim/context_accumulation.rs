@@ -239,11 +239,11 @@ fn free_runs(p: &Params, run: &Runner, out: &mut Observations) {
                     })
                     .collect::<Vec<_>>()
             });
-            for (i, turns) in runs.iter().enumerate() {
+            for (i, turns) in runs.iter() {
                 for (t, (right, task)) in turns.iter().enumerate() {
                     let x = (t + 1) as f64;
-                    out.push(&arm, "turn_accuracy", x, i as u64, *right as u8 as f64);
-                    out.push(&arm, "task_accuracy", x, i as u64, *task as u8 as f64);
+                    out.push(&arm, "turn_accuracy", x, i, *right as u8 as f64);
+                    out.push(&arm, "task_accuracy", x, i, *task as u8 as f64);
                 }
             }
         }
@@ -275,14 +275,14 @@ fn injection(p: &Params, run: &Runner, out: &mut Observations) {
                 let acc = run.replicates(&format!("inject/{arm}/{r}"), run.count(), |rep| {
                     injected_run(p, &cond, r, rep) as u8 as f64
                 });
-                for (i, a) in acc.iter().enumerate() {
-                    out.push(&arm, "turn_accuracy_at_end", r, i as u64, *a);
+                for (i, a) in acc.iter() {
+                    out.push(&arm, "turn_accuracy_at_end", r, i, *a);
                 }
                 by_rate.push(acc);
             }
             let (clean, dirty) = (&by_rate[0], &by_rate[by_rate.len() - 1]);
-            for i in 0..clean.len() {
-                out.push(&arm, "injection_drop", 0.0, i as u64, clean[i] - dirty[i]);
+            for ((i, c), (_, d)) in clean.iter().zip(dirty.iter()) {
+                out.push(&arm, "injection_drop", 0.0, i, c - d);
             }
         }
     }
@@ -317,8 +317,8 @@ fn horizons(p: &Params, run: &Runner, out: &mut Observations) {
             let h = run.replicates(&format!("horizon/{beta}/{acc}"), run.count(), |rep| {
                 batch_horizon(p, &cond, rep)
             });
-            for (i, v) in h.iter().enumerate() {
-                out.push(arm, "horizon", acc, i as u64, *v);
+            for (i, v) in h.iter() {
+                out.push(arm, "horizon", acc, i, *v);
             }
         }
     }
@@ -349,8 +349,8 @@ fn long_runs(p: &Params, run: &Runner, out: &mut Observations) {
                 }
                 wrong as f64 / p.long_run_measure as f64
             });
-            for (i, r) in rates.iter().enumerate() {
-                out.push(arm, "long_run_error", beta, i as u64, *r);
+            for (i, r) in rates.iter() {
+                out.push(arm, "long_run_error", beta, i, *r);
             }
         }
     }

@@ -5,6 +5,12 @@
 //! Replicates run in parallel through [`Runner::replicates`], which derives each
 //! replicate's random streams by name (see `crate::rng`) and returns results in
 //! replicate order, so the output is the same for any thread count.
+//!
+//! A [`Shard`] (`mismatch run --shard i/n`) runs only the replicates whose index is
+//! `i` modulo `n`; work every replicate needs (a shared dataset) goes through
+//! [`Runner::shared`] and runs in every shard. Since a replicate's numbers depend only
+//! on its own named streams, the union of the shards' rows is exactly the unsharded
+//! table, and the analysis (which sorts rows by key) gives the same bytes.
 
 pub mod calibration;
 pub mod context_accumulation;
@@ -50,10 +56,60 @@ impl Replicate<'_> {
     }
 }
 
+/// Part `index` of `count` of the replicate work (0-based, like a Slurm array index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole run: one shard.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether replicate `replicate` of any condition belongs to this shard.
+    pub fn owns(&self, replicate: u64) -> bool {
+        replicate % u64::from(self.count) == u64::from(self.index)
+    }
+
+    /// Parses `i/n` with `0 <= i < n`.
+    pub fn parse(text: &str) -> std::result::Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard `i/n` with 0 <= i < n (e.g. 0/4, 3/4)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The results of one condition's replicates that this shard ran, in replicate order.
+pub struct Replicates<R> {
+    items: Vec<(u64, R)>,
+}
+
+impl<R> Replicates<R> {
+    /// `(replicate index, result)` pairs in replicate order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &R)> {
+        self.items.iter().map(|(i, r)| (*i, r))
+    }
+}
+
 /// Runs replicates in parallel on the current rayon pool, reporting progress.
 pub struct Runner {
     seed: u64,
     replicates: u32,
+    shard: Shard,
     progress: Option<indicatif::ProgressBar>,
 }
 
@@ -62,8 +118,14 @@ impl Runner {
         Runner {
             seed,
             replicates,
+            shard: Shard::ALL,
             progress,
         }
+    }
+
+    /// The same runner restricted to one shard of the replicates.
+    pub fn sharded(self, shard: Shard) -> Self {
+        Runner { shard, ..self }
     }
 
     /// The spec's replicate count (per condition).
@@ -71,16 +133,18 @@ impl Runner {
         self.replicates as usize
     }
 
-    /// Runs `n` replicates of `condition` and returns their results in replicate order.
-    pub fn replicates<R, F>(&self, condition: &str, n: usize, f: F) -> Vec<R>
+    /// Runs this shard's replicates among the `n` of `condition` and returns their
+    /// results in replicate order.
+    pub fn replicates<R, F>(&self, condition: &str, n: usize, f: F) -> Replicates<R>
     where
         R: Send,
         F: Fn(Replicate) -> R + Sync,
     {
+        let owned: Vec<u64> = (0..n as u64).filter(|&i| self.shard.owns(i)).collect();
         if let Some(pb) = &self.progress {
-            pb.inc_length(n as u64);
+            pb.inc_length(owned.len() as u64);
         }
-        (0..n as u64)
+        let items = owned
             .into_par_iter()
             .map(|index| {
                 let r = f(Replicate {
@@ -91,9 +155,20 @@ impl Runner {
                 if let Some(pb) = &self.progress {
                     pb.inc(1);
                 }
-                r
+                (index, r)
             })
-            .collect()
+            .collect();
+        Replicates { items }
+    }
+
+    /// Work every shard needs (e.g. a dataset all replicates share): replicate 0 of
+    /// `condition`, run in every shard.
+    pub fn shared<R>(&self, condition: &str, f: impl FnOnce(Replicate) -> R) -> R {
+        f(Replicate {
+            seed: self.seed,
+            condition,
+            index: 0,
+        })
     }
 }
 
@@ -133,6 +208,27 @@ impl Observations {
 
     pub fn len(&self) -> usize {
         self.value.len()
+    }
+
+    /// The rows that belong to `shard` (by replicate index). Rows every shard makes
+    /// alike (exact curves, replicate 0) are kept by shard 0 only.
+    pub fn only(&self, shard: Shard) -> Observations {
+        let mut out = Observations::default();
+        for i in 0..self.len() {
+            if shard.owns(u64::from(self.replicate[i])) {
+                let (arm, metric) = &self.keys[self.key[i] as usize];
+                out.push(arm, metric, self.x[i], u64::from(self.replicate[i]), self.value[i]);
+            }
+        }
+        out
+    }
+
+    /// Appends every row of `other`.
+    pub fn extend(&mut self, other: &Observations) {
+        for i in 0..other.len() {
+            let (arm, metric) = &other.keys[other.key[i] as usize];
+            self.push(arm, metric, other.x[i], u64::from(other.replicate[i]), other.value[i]);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -669,31 +669,31 @@ impl Model for OfflineCorrection {
         let mut out = Observations::default();
         let main = run.replicates("main", run.count(), |rep| main_run(p, rep));
         for (a, arm) in ARMS.iter().enumerate() {
-            for (i, r) in main.iter().enumerate() {
-                push_deployed(&mut out, arm, p.lambda, i as u64, &r.arms[a]);
+            for (i, r) in main.iter() {
+                push_deployed(&mut out, arm, p.lambda, i, &r.arms[a]);
             }
         }
-        for (i, r) in main.iter().enumerate() {
+        for (i, r) in main.iter() {
             let (sft, rl) = (&r.arms[1], &r.arms[4]);
             let gain = (rl.acc_t2 - rl.acc_t1) - (sft.acc_t2 - sft.acc_t1);
-            out.push("online_rl_vs_pair_sft", "rl_gain", p.lambda, i as u64, gain);
+            out.push("online_rl_vs_pair_sft", "rl_gain", p.lambda, i, gain);
         }
         for (metric, pick) in [("fix_rate_offline", 1), ("fix_rate_own", 2)] {
-            for (i, r) in main.iter().enumerate() {
+            for (i, r) in main.iter() {
                 for &(step, offline, own) in &r.curve {
                     let v = if pick == 1 { offline } else { own };
-                    out.push("pair_sft", metric, step as f64, i as u64, v);
+                    out.push("pair_sft", metric, step as f64, i, v);
                 }
             }
         }
         for &lambda in &p.lambdas {
             let deltas = run.replicates(&format!("sweep/{lambda}"), run.count(), |rep| sweep_run(p, lambda, rep));
-            for (i, d) in deltas.iter().enumerate() {
-                out.push("pair_sft", "delta_sweep", lambda, i as u64, *d);
+            for (i, d) in deltas.iter() {
+                out.push("pair_sft", "delta_sweep", lambda, i, *d);
             }
-            for (i, r) in main.iter().enumerate() {
+            for (i, r) in main.iter() {
                 let rl = &r.arms[4];
-                out.push("online_rl", "delta_sweep", lambda, i as u64, rl.acc_t2 - rl.acc_t1);
+                out.push("online_rl", "delta_sweep", lambda, i, rl.acc_t2 - rl.acc_t1);
             }
         }
         out

@@ -562,9 +562,9 @@ impl Model for ProxyReward {
         let mut out = Observations::default();
         for (a, arm) in ARMS.iter().enumerate() {
             for (m, metric) in METRICS.iter().enumerate() {
-                for (i, r) in runs.iter().enumerate() {
+                for (i, r) in runs.iter() {
                     for (j, value) in r[a][m].iter().enumerate() {
-                        out.push(arm.name(), metric, (j * p.record_every) as f64, i as u64, *value);
+                        out.push(arm.name(), metric, (j * p.record_every) as f64, i, *value);
                     }
                 }
             }

@@ -520,8 +520,7 @@ fn arms(p: &Params, run: &Runner, out: &mut Observations) {
         let runs = run.replicates(&format!("arm/{arm}"), run.count(), |rep| {
             run_rounds(p, filter, None, rep, true)
         });
-        for (i, t) in runs.iter().enumerate() {
-            let i = i as u64;
+        for (i, t) in runs.iter() {
             for (r, f) in t.frontier.iter().enumerate() {
                 out.push(arm, "frontier", r as f64, i, *f);
                 out.push(arm, "accuracy_at_anchor", r as f64, i, t.anchor_accuracy[r]);
@@ -569,8 +568,8 @@ fn injection_sweep(p: &Params, run: &Runner, out: &mut Observations) {
         let runs = run.replicates(&format!("inject/{fraction}"), run.count(), |rep| {
             run_rounds(p, Filter::MajorityVote, Some(injection), rep, false)
         });
-        for (i, t) in runs.iter().enumerate() {
-            out.push(INJECTED, "final_frontier", fraction, i as u64, t.frontier[0]);
+        for (i, t) in runs.iter() {
+            out.push(INJECTED, "final_frontier", fraction, i, t.frontier[0]);
         }
     }
 }

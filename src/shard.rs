@@ -1,0 +1,337 @@
+//! Shard files: `mismatch run --shard i/n` writes, per figure, the raw observations of
+//! its share of the replicates (`ID.shard-i-of-n.csv`); `mismatch merge` reads the
+//! shards back, checks they are complete and of one spec and tool version, and builds
+//! the figures from their union, byte-identical to an unsharded run.
+//!
+//! A shard file carries everything the merge needs, so the machines that ran the
+//! shards need not share a checkout with the one that merges:
+//!
+//! ```text
+//! # mismatch shard: raw observations of one shard; assemble with `mismatch merge`.
+//! # tool: mismatch 0.1.0
+//! # figure: context_accumulation
+//! # shard: 1/4
+//! # spec-path: specs/context_accumulation.toml
+//! # override: params.window=20            (one line per --set, if any)
+//! # spec: version = 1                     (the spec file, line by line)
+//! arm,metric,x,replicate,value
+//! small/free,turn_accuracy,1.0,1,1.0
+//! ```
+//!
+//! Numbers are written in Rust's shortest round-trip form, so reading them back gives
+//! the very bits that were computed.
+
+use crate::error::{Error, Result};
+use crate::sim::{Observations, Shard};
+use crate::spec::Source;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &str = "# mismatch shard: raw observations of one shard; assemble with `mismatch merge`.";
+const COLUMNS: &str = "arm,metric,x,replicate,value";
+
+/// One figure's share of the replicates, with the spec that made it.
+#[derive(Debug, Clone)]
+pub struct ShardFile {
+    pub figure: String,
+    pub shard: Shard,
+    pub tool: String,
+    pub source: Source,
+    pub observations: Observations,
+}
+
+/// The tool version shards must agree on.
+pub fn tool() -> String {
+    format!("mismatch {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `ID.shard-i-of-n.csv`.
+pub fn file_name(figure: &str, shard: Shard) -> String {
+    format!("{figure}.shard-{}-of-{}.csv", shard.index, shard.count)
+}
+
+/// The text of a shard file.
+pub fn render(file: &ShardFile) -> Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(out, "{MAGIC}");
+    let _ = writeln!(out, "# tool: {}", file.tool);
+    let _ = writeln!(out, "# figure: {}", file.figure);
+    let _ = writeln!(out, "# shard: {}", file.shard);
+    let _ = writeln!(out, "# spec-path: {}", file.source.path.display());
+    for (key, value) in &file.source.overrides {
+        let _ = writeln!(out, "# override: {key}={value}");
+    }
+    for piece in file.source.text.split('\n') {
+        let _ = writeln!(out, "# spec: {piece}");
+    }
+    let _ = writeln!(out, "{COLUMNS}");
+    let obs = &file.observations;
+    for (arm, metric) in &obs.keys {
+        if [arm, metric].iter().any(|s| s.contains([',', '\n', '\r'])) {
+            return Err(crate::error::internal(format!(
+                "key `{arm}`/`{metric}` cannot go in a CSV row"
+            )));
+        }
+    }
+    for i in 0..obs.len() {
+        let (arm, metric) = &obs.keys[obs.key[i] as usize];
+        let _ = writeln!(
+            out,
+            "{arm},{metric},{:?},{},{:?}",
+            obs.x[i], obs.replicate[i], obs.value[i]
+        );
+    }
+    Ok(out)
+}
+
+/// Parses a shard file; every problem names the file and line.
+pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
+    let bad = |line: usize, what: &str| {
+        Error::Input(format!(
+            "{}: line {line}: {what}. Fix: use the files `mismatch run --shard i/n` wrote, unedited",
+            path.display()
+        ))
+    };
+    let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+    if lines.next().map(|(_, l)| l) != Some(MAGIC) {
+        return Err(bad(1, "not a mismatch shard file"));
+    }
+    let mut header: BTreeMap<&str, String> = BTreeMap::new();
+    let (mut overrides, mut spec) = (Vec::new(), Vec::new());
+    let mut columns_at = None;
+    for (n, line) in lines.by_ref() {
+        if line == COLUMNS {
+            columns_at = Some(n);
+            break;
+        }
+        let (key, value) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.split_once(": ").or_else(|| l.strip_suffix(':').map(|k| (k, ""))))
+            .ok_or_else(|| bad(n, "expected a `# key: value` header line"))?;
+        match key {
+            "spec" => spec.push(value),
+            "override" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| bad(n, "override is not KEY=VALUE"))?;
+                overrides.push((k.to_string(), v.to_string()));
+            }
+            "tool" | "figure" | "shard" | "spec-path" => {
+                header.insert(key, value.to_string());
+            }
+            _ => return Err(bad(n, &format!("unknown header `{key}`"))),
+        }
+    }
+    let columns_at = columns_at.ok_or_else(|| bad(1, &format!("no `{COLUMNS}` line")))?;
+    let field = |key: &str| {
+        header
+            .get(key)
+            .cloned()
+            .ok_or_else(|| bad(columns_at, &format!("no `# {key}:` line")))
+    };
+    let shard = Shard::parse(&field("shard")?).map_err(|e| bad(columns_at, &e))?;
+    let mut observations = Observations::default();
+    for (n, line) in lines {
+        if line.is_empty() {
+            continue;
+        }
+        let row = parse_row(line).ok_or_else(|| bad(n, "expected `arm,metric,x,replicate,value`"))?;
+        if !shard.owns(row.3) {
+            return Err(bad(n, &format!("replicate {} does not belong to shard {shard}", row.3)));
+        }
+        observations.push(row.0, row.1, row.2, row.3, row.4);
+    }
+    Ok(ShardFile {
+        figure: field("figure")?,
+        shard,
+        tool: field("tool")?,
+        source: Source {
+            path: PathBuf::from(field("spec-path")?),
+            text: spec.join("\n"),
+            overrides,
+        },
+        observations,
+    })
+}
+
+fn parse_row(line: &str) -> Option<(&str, &str, f64, u64, f64)> {
+    let mut parts = line.split(',');
+    let (arm, metric) = (parts.next()?, parts.next()?);
+    let x = parts.next()?.parse().ok()?;
+    let replicate = parts.next()?.parse().ok()?;
+    let value = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || u32::try_from(replicate).is_err() {
+        return None;
+    }
+    Some((arm, metric, x, replicate, value))
+}
+
+/// Reads every shard file in `dirs` and returns, per figure, its spec source and the
+/// union of its shards' observations, after checking the shards fit together.
+pub fn gather(dirs: &[PathBuf]) -> Result<BTreeMap<String, (Source, Observations)>> {
+    let mut by_figure: BTreeMap<String, Vec<(PathBuf, ShardFile)>> = BTreeMap::new();
+    for dir in dirs {
+        for path in shard_paths(dir)? {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let file = parse(&path, &text)?;
+            by_figure.entry(file.figure.clone()).or_default().push((path, file));
+        }
+    }
+    if by_figure.is_empty() {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(Error::Input(format!(
+            "no shard files (*.shard-i-of-n.csv) in {}. Fix: pass the folders `mismatch run --shard i/n --out DIR` wrote",
+            names.join(", ")
+        )));
+    }
+    let mut merged = BTreeMap::new();
+    for (figure, files) in by_figure {
+        merged.insert(figure.clone(), union(&figure, files)?);
+    }
+    Ok(merged)
+}
+
+/// The shard files directly inside `dir`, sorted by name.
+fn shard_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the folder", dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io("read the folder", dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.ends_with(".csv") && name.contains(".shard-") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// Checks that a figure's shards are `0..n` of one `n`, each once, from one spec,
+/// overrides and tool version, and concatenates their rows.
+fn union(figure: &str, mut files: Vec<(PathBuf, ShardFile)>) -> Result<(Source, Observations)> {
+    files.sort_by_key(|(_, f)| f.shard.index);
+    let (first_path, first) = &files[0];
+    let mismatch = |path: &Path, what: &str| {
+        Error::Input(format!(
+            "{}: {figure}: {what} differs from {}. Fix: merge only shards made by one `mismatch run --shard i/n` command line (same spec, --set and version)",
+            path.display(),
+            first_path.display()
+        ))
+    };
+    for (path, f) in &files[1..] {
+        if f.shard.count != first.shard.count {
+            return Err(mismatch(path, "the shard count"));
+        }
+        if f.source.text != first.source.text {
+            return Err(mismatch(path, "the spec"));
+        }
+        if f.source.overrides != first.source.overrides {
+            return Err(mismatch(path, "the --set overrides"));
+        }
+    }
+    if first.tool != tool() {
+        return Err(Error::Input(format!(
+            "{}: made by {}, but this is {}. Fix: merge with the version that ran the shards, or rerun them",
+            first_path.display(),
+            first.tool,
+            tool()
+        )));
+    }
+    for pair in files.windows(2) {
+        if pair[0].1.shard == pair[1].1.shard {
+            return Err(Error::Input(format!(
+                "{figure}: shard {} is given twice ({} and {}). Fix: pass each shard once",
+                pair[0].1.shard,
+                pair[0].0.display(),
+                pair[1].0.display()
+            )));
+        }
+    }
+    let count = first.shard.count;
+    let have: Vec<u32> = files.iter().map(|(_, f)| f.shard.index).collect();
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !have.contains(i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Input(format!(
+            "{figure}: shard(s) {} missing. Fix: run `mismatch run {figure} --shard i/{count} --out DIR` for each and pass DIR too",
+            missing.join(", ")
+        )));
+    }
+    let mut observations = Observations::default();
+    for (_, f) in &files {
+        observations.extend(&f.observations);
+    }
+    Ok((first.source.clone(), observations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ShardFile {
+        let mut observations = Observations::default();
+        observations.push("a/free", "acc", 1.0, 1, 0.1 + 0.2);
+        observations.push("a/free", "acc", 2.5e-9, 3, -0.0);
+        observations.push("b", "gain", f64::MAX, 5, 1.0 / 3.0);
+        ShardFile {
+            figure: "context_accumulation".into(),
+            shard: Shard { index: 1, count: 2 },
+            tool: tool(),
+            source: Source {
+                path: "specs/x.toml".into(),
+                text: "id = \"x\"\r\n# no newline at the end".into(),
+                overrides: vec![("params.window".into(), "20".into())],
+            },
+            observations,
+        }
+    }
+
+    #[test]
+    fn a_shard_file_reads_back_to_the_same_bits() {
+        let file = sample();
+        let back = parse(Path::new("s.csv"), &render(&file).unwrap()).unwrap();
+        assert_eq!(back.source.text, file.source.text);
+        assert_eq!(back.source.overrides, file.source.overrides);
+        assert_eq!(back.shard, file.shard);
+        let bits = |o: &Observations| -> Vec<(u64, u64, u32)> {
+            (0..o.len())
+                .map(|i| (o.x[i].to_bits(), o.value[i].to_bits(), o.replicate[i]))
+                .collect()
+        };
+        assert_eq!(bits(&back.observations), bits(&file.observations));
+        assert_eq!(back.observations.keys, file.observations.keys);
+    }
+
+    #[test]
+    fn a_row_of_another_shard_is_refused() {
+        let text = render(&sample())
+            .unwrap()
+            .replace("b,gain,1.7976931348623157e308,5", "b,gain,1.0,4");
+        let err = parse(Path::new("s.csv"), &text).unwrap_err().to_string();
+        assert!(err.contains("replicate 4 does not belong to shard 1/2"), "{err}");
+    }
+
+    #[test]
+    fn shards_must_be_complete_and_distinct() {
+        let one = sample();
+        let err = union("x", vec![("a".into(), one.clone())]).unwrap_err().to_string();
+        assert!(err.contains("shard(s) 0/2 missing"), "{err}");
+        let err = union("x", vec![("a".into(), one.clone()), ("b".into(), one.clone())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("given twice"), "{err}");
+        let mut other = one.clone();
+        other.shard.index = 0;
+        other.source.overrides.clear();
+        let err = union("x", vec![("a".into(), one), ("b".into(), other)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--set overrides differs"), "{err}");
+    }
+}
