@@ -192,8 +192,13 @@ fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
 
     let csv = dir.join("data/context_accumulation.csv");
-    let text = std::fs::read_to_string(&csv).unwrap().replacen("0.9", "0.8", 1);
-    std::fs::write(&csv, text).unwrap();
+    // Tamper with the `mean` (4th column) of the first data row.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<&str> = lines[1].split(',').collect();
+    cells[3] = "123.000000";
+    lines[1] = cells.join(",");
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
     std::fs::remove_file(dir.join("context_accumulation.png")).unwrap();
     let bad = mismatch(&["verify", "--figures", dir.to_str().unwrap()]);
     let report = String::from_utf8_lossy(&bad.stdout);
@@ -202,6 +207,11 @@ fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
         report
             .lines()
             .any(|l| l.starts_with("differs") && l.ends_with("data/context_accumulation.csv")),
+        "{report}"
+    );
+    // How the data differs: which rows and columns, and by how much at most.
+    assert!(
+        report.contains("1 of ") && report.contains("(columns mean)") && report.contains("largest change: mean at"),
         "{report}"
     );
     assert!(
