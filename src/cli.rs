@@ -1,11 +1,13 @@
 //! Command-line interface. [`run`] is the only place an error becomes an exit code.
 
+use crate::analysis::claims;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::pipeline::{self, Built, OutputFile};
 use crate::shard::{self, ShardFile};
 use crate::sim::Shard;
 use crate::spec::{parse_override, Source};
+use crate::sweep::{self, Sweep};
 use crate::{output, verify};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -63,6 +65,21 @@ pub enum Command {
         /// Output folder for the figures.
         #[arg(long, required = true)]
         out: PathBuf,
+    },
+    /// Build one figure at every point of a sweep file's grid: OUT/POINT/ per point and
+    /// OUT/sweep.csv saying which claims hold at which point.
+    #[command(after_help = EXIT_CODES)]
+    Sweep {
+        /// The sweep file: `figure = "ID"` and a `[grid]` of `"key" = [values]` (see specs/sweeps/).
+        file: PathBuf,
+        /// Output folder [default: out/sweeps/<sweep file name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Folder holding the specs.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+        #[command(flatten)]
+        threads: Threads,
     },
     /// Evaluate each figure's claims, and its ablation, and print a verdict per claim.
     #[command(after_help = EXIT_CODES)]
@@ -127,6 +144,12 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             threads,
         } => with_threads(&threads, || run_figures(&select, out, &set)),
         Command::Merge { dirs, out } => merge(&dirs, &out),
+        Command::Sweep {
+            file,
+            out,
+            specs,
+            threads,
+        } => with_threads(&threads, || sweep(&file, out, &specs)),
         Command::Check { select, threads } => with_threads(&threads, || check(&select)),
         Command::Verify {
             figures,
@@ -228,7 +251,10 @@ fn header_text(source: &Source) -> Result<(String, String)> {
 }
 
 fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) -> Result<()> {
-    let out = out.unwrap_or_else(|| PathBuf::from(if set.is_empty() { "figures" } else { "out" }));
+    let out = out.unwrap_or_else(|| PathBuf::from(if set.is_empty() { output::COMMITTED } else { "out" }));
+    if !set.is_empty() {
+        output::refuse_committed(&out, "--set changes the spec")?;
+    }
     let mut figures = Vec::new();
     for source in sources(select)? {
         let source = source.with_overrides(set);
@@ -276,6 +302,9 @@ fn run_shard(select: &Select, out: Option<PathBuf>, set: &[(String, String)], pa
 /// Builds the figures of every complete set of shards found in `dirs`.
 fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
     let gathered = shard::gather(dirs)?;
+    if gathered.values().any(|(source, _)| !source.overrides.is_empty()) {
+        output::refuse_committed(out, "the shards were run with --set")?;
+    }
     let mut figures = Vec::new();
     for e in pipeline::experiments() {
         if let Some((source, observations)) = gathered.get(e.id()) {
@@ -294,6 +323,79 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
         eprintln!("{id}: merged into {} files in {}", files.len(), out.display());
     }
     Ok(())
+}
+
+/// Every point of a sweep: its outputs in OUT/POINT/, and OUT/sweep.csv.
+fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
+    let sweep = Sweep::read(file)?;
+    let experiment =
+        pipeline::find(&sweep.figure).map_err(|e| Error::Input(format!("{}: key `figure`: {e}", file.display())))?;
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let out = out.unwrap_or_else(|| Path::new("out/sweeps").join(stem));
+    output::refuse_committed(&out, "a sweep changes the spec")?;
+    let base = Source::read(&spec_path(specs, experiment.id()))?;
+    let points = sweep.points();
+    for point in &points {
+        experiment
+            .validate(&base.clone().with_overrides(point))
+            .map_err(|e| Error::Input(format!("{}: point {}: {e}", file.display(), sweep::folder_name(point))))?;
+    }
+    let mut staged = Vec::new();
+    let mut table: Vec<(String, Vec<claims::Verdict>)> = Vec::new();
+    for (k, point) in points.iter().enumerate() {
+        let name = sweep::folder_name(point);
+        eprintln!("[{}/{}] {name}", k + 1, points.len());
+        let built = build_one(&base.clone().with_overrides(point))?;
+        let verdicts: Vec<claims::Verdict> = built
+            .claims
+            .iter()
+            .map(|c| claims::evaluate(&built.summary, c))
+            .collect::<Result<_>>()?;
+        let files = pipeline::render_outputs(&built)?;
+        staged.extend(output::stage_figures(
+            &out.join(&name),
+            &[(built.header.id.clone(), built.spec_sha256.clone(), files)],
+        ));
+        table.push((name, verdicts));
+    }
+    let csv = sweep_table(&sweep, &points, &table);
+    print!("{csv}");
+    staged.push((out.join("sweep.csv"), csv.into_bytes()));
+    let refs: Vec<(PathBuf, &[u8])> = staged.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+    output::write_all_atomically(&refs)?;
+    eprintln!("wrote {} points to {}", points.len(), out.display());
+    Ok(())
+}
+
+/// `point,<grid keys…>,<claim ids…>`: one row per point, each claim `holds` or `fails`.
+fn sweep_table(sweep: &Sweep, points: &[Vec<(String, String)>], table: &[(String, Vec<claims::Verdict>)]) -> String {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut header: Vec<String> = vec!["point".into()];
+    header.extend(sweep.grid.iter().map(|(k, _)| quote(k)));
+    if let Some((_, verdicts)) = table.first() {
+        header.extend(verdicts.iter().map(|v| quote(&v.id)));
+    }
+    let mut csv = header.join(",") + "\n";
+    for (point, (name, verdicts)) in points.iter().zip(table) {
+        let mut row = vec![quote(name)];
+        row.extend(point.iter().map(|(_, v)| quote(v)));
+        row.extend(
+            verdicts
+                .iter()
+                .map(|v| if v.holds { "holds" } else { "fails" }.to_string()),
+        );
+        csv.push_str(&(row.join(",") + "\n"));
+    }
+    csv
 }
 
 fn print_verdicts(label: &str, verdicts: &[crate::analysis::claims::Verdict]) {

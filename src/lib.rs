@@ -16,4 +16,5 @@ pub mod rng;
 pub mod shard;
 pub mod sim;
 pub mod spec;
+pub mod sweep;
 pub mod verify;

@@ -11,6 +11,8 @@ use std::marker::PhantomData;
 /// A figure's registry entry: its id and how to build it from a spec.
 pub trait Experiment: Sync {
     fn id(&self) -> &'static str;
+    /// Parses and validates the spec alone.
+    fn validate(&self, source: &Source) -> Result<()>;
     /// Validates the spec and runs the simulation (or one shard of its replicates).
     fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations>;
     /// Validates the spec, analyses the observations and lays out the figure.
@@ -54,6 +56,10 @@ impl<M: Model + Sync> Entry<M> {
 impl<M: Model + Sync> Experiment for Entry<M> {
     fn id(&self) -> &'static str {
         M::ID
+    }
+
+    fn validate(&self, source: &Source) -> Result<()> {
+        Self::load(source).map(|_| ())
     }
 
     fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations> {

@@ -137,6 +137,66 @@ fn set_overrides_go_to_their_own_folder_and_unknown_keys_are_refused() {
     let out = mismatch(&["run", "context_accumulation", "--set", "params.no_such_key=1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("params.no_such_key"), "{}", stderr(&out));
+    for out_dir in ["figures", "./figures/sub"] {
+        let out = mismatch(&[
+            "run",
+            "context_accumulation",
+            "--set",
+            "params.window=20",
+            "--out",
+            out_dir,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{out_dir}");
+        assert!(
+            stderr(&out).contains("must not go over the committed figures"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_sweep_builds_every_point_in_its_own_folder_and_tabulates_the_claims() {
+    let dir = scratch("sweep");
+    let out = mismatch(&["sweep", "tests/specs/sweeps/small.toml", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("point,params.window,replicates,drop_small,"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("params.window=10__replicates=16,10,16,"),
+        "{table}"
+    );
+    for point in ["params.window=10__replicates=16", "params.window=50__replicates=16"] {
+        let svg = std::fs::read_to_string(dir.join(point).join("context_accumulation.svg")).unwrap();
+        // The provenance names the overrides, so the file says it is not the paper's figure.
+        assert!(
+            svg.contains("replicates=16; tool=mismatch") && svg.contains("; overrides=params.window="),
+            "{point}"
+        );
+        assert!(dir.join(point).join("MANIFEST").exists());
+    }
+
+    let bad = mismatch(&[
+        "sweep",
+        "tests/specs/sweeps/bad_value.toml",
+        "--out",
+        dir.join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("bad_value.toml: point params.horizon_success=1.5") && err.contains("horizon_success"),
+        "{err}"
+    );
+    assert!(!dir.join("bad").exists(), "a refused sweep wrote outputs");
+
+    let refused = mismatch(&["sweep", "tests/specs/sweeps/small.toml", "--out", "figures"]);
+    assert_eq!(refused.status.code(), Some(2));
 }
 
 #[test]
