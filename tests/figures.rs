@@ -103,3 +103,47 @@ fn every_claim_and_ablation_holds() {
         }
     }
 }
+
+#[test]
+fn numbers_tex_is_snapshotted_and_committed() {
+    let numbers = pipeline::numbers_tex(|id| Some(file(&outputs(id), ".tex").to_vec()));
+    insta::assert_snapshot!("numbers_tex", numbers);
+    let committed = std::fs::read_to_string("figures/numbers.tex").unwrap_or_default();
+    assert!(
+        committed == numbers,
+        "figures/numbers.tex is stale: run `make figures` and commit it"
+    );
+    // One macro per claim of every figure.
+    let claims: usize = experiments()
+        .iter()
+        .map(|e| pipeline::build(&source(e.id()), None).unwrap().claims.len())
+        .sum();
+    assert_eq!(numbers.matches("\\newcommand").count(), claims, "{numbers}");
+}
+
+#[test]
+fn pdf_is_vector_with_the_embedded_font_and_the_same_bytes_every_time() {
+    for e in experiments() {
+        let files = outputs(e.id());
+        let svg = std::str::from_utf8(file(&files, ".svg")).unwrap();
+        let pdf = file(&files, ".pdf");
+        // svg2pdf orders some dictionaries by hash-map order, which is seeded afresh for
+        // every map: converting again, several times, must still give the same bytes.
+        for _ in 0..3 {
+            assert!(
+                mismatch::render::pdf(svg).unwrap() == pdf,
+                "{}: PDF bytes changed",
+                e.id()
+            );
+        }
+        let text = String::from_utf8_lossy(pdf);
+        assert!(text.starts_with("%PDF-"), "{}", e.id());
+        assert_eq!(text.matches("/FontFile2").count(), 1, "{}: one embedded font", e.id());
+        assert!(
+            !text.contains("/Subtype /Image"),
+            "{}: a raster image in the PDF",
+            e.id()
+        );
+        insta::assert_snapshot!(format!("{}_pdf_sha256", e.id()), sha256_hex(pdf));
+    }
+}
