@@ -13,6 +13,7 @@
 //! # shard: 1/4
 //! # spec-path: specs/context_accumulation.toml
 //! # override: params.window=20            (one line per --set, if any)
+//! # outcome: small/free,turn_accuracy      (keys of 0/1 outcomes, summarised by share)
 //! # spec: version = 1                     (the spec file, line by line)
 //! arm,metric,x,replicate,value
 //! small/free,turn_accuracy,1.0,1,1.0
@@ -62,6 +63,15 @@ pub fn render(file: &ShardFile) -> Result<String> {
     for (key, value) in &file.source.overrides {
         let _ = writeln!(out, "# override: {key}={value}");
     }
+    for ((arm, metric), _) in file
+        .observations
+        .keys
+        .iter()
+        .zip(&file.observations.outcome)
+        .filter(|(_, o)| **o)
+    {
+        let _ = writeln!(out, "# outcome: {arm},{metric}");
+    }
     for piece in file.source.text.split('\n') {
         let _ = writeln!(out, "# spec: {piece}");
     }
@@ -98,7 +108,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
         return Err(bad(1, "not a mismatch shard file"));
     }
     let mut header: BTreeMap<&str, String> = BTreeMap::new();
-    let (mut overrides, mut spec) = (Vec::new(), Vec::new());
+    let (mut overrides, mut spec, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
     let mut columns_at = None;
     for (n, line) in lines.by_ref() {
         if line == COLUMNS {
@@ -111,6 +121,11 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
             .ok_or_else(|| bad(n, "expected a `# key: value` header line"))?;
         match key {
             "spec" => spec.push(value),
+            "outcome" => outcomes.push(
+                value
+                    .split_once(',')
+                    .ok_or_else(|| bad(n, "outcome is not ARM,METRIC"))?,
+            ),
             "override" => {
                 let (k, v) = value
                     .split_once('=')
@@ -140,7 +155,14 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
         if !shard.owns(row.3) {
             return Err(bad(n, &format!("replicate {} does not belong to shard {shard}", row.3)));
         }
-        observations.push(row.0, row.1, row.2, row.3, row.4);
+        if outcomes.contains(&(row.0, row.1)) {
+            if row.4 != 0.0 && row.4 != 1.0 {
+                return Err(bad(n, &format!("an outcome must be 0 or 1, got {}", row.4)));
+            }
+            observations.push_outcome(row.0, row.1, row.2, row.3, row.4 == 1.0);
+        } else {
+            observations.push(row.0, row.1, row.2, row.3, row.4);
+        }
     }
     Ok(ShardFile {
         figure: field("figure")?,
@@ -278,6 +300,7 @@ mod tests {
         let mut observations = Observations::default();
         observations.push("a/free", "acc", 1.0, 1, 0.1 + 0.2);
         observations.push("a/free", "acc", 2.5e-9, 3, -0.0);
+        observations.push_outcome("a/free", "right", 2.0, 1, true);
         observations.push("b", "gain", f64::MAX, 5, 1.0 / 3.0);
         ShardFile {
             figure: "context_accumulation".into(),
@@ -306,6 +329,7 @@ mod tests {
         };
         assert_eq!(bits(&back.observations), bits(&file.observations));
         assert_eq!(back.observations.keys, file.observations.keys);
+        assert_eq!(back.observations.outcome, [false, true, false]);
     }
 
     #[test]

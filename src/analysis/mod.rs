@@ -14,7 +14,7 @@ mod csv;
 pub mod numbers;
 mod stats;
 
-pub use stats::{mean_ci, Interval};
+pub use stats::{mean_ci, proportion_ci, Interval};
 
 use crate::error::{internal, Result};
 use crate::sim::Observations;
@@ -83,8 +83,12 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
         group.sort_unstable();
         let first = group[0];
         let sample: Vec<f64> = group.iter().map(|&i| values[i]).collect();
-        let ci = mean_ci(&sample);
-        let (a, m) = &names[keys[first] as usize];
+        let (a, m, outcome) = &names[keys[first] as usize];
+        let ci = if *outcome {
+            proportion_ci(&sample)
+        } else {
+            mean_ci(&sample)
+        };
         arm.push(a.clone());
         metric.push(m.clone());
         x.push(xs[first]);
@@ -110,9 +114,14 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
     Ok(Summary { df })
 }
 
-/// The `(arm, metric)` keys in sorted order.
-fn sorted_keys(obs: &Observations) -> Vec<(String, String)> {
-    let mut names = obs.keys.clone();
+/// The `(arm, metric)` keys in sorted order, with whether each holds outcomes.
+fn sorted_keys(obs: &Observations) -> Vec<(String, String, bool)> {
+    let mut names: Vec<(String, String, bool)> = obs
+        .keys
+        .iter()
+        .zip(&obs.outcome)
+        .map(|((a, m), o)| (a.clone(), m.clone(), *o))
+        .collect();
     names.sort();
     names
 }
@@ -123,7 +132,7 @@ fn observations_frame(obs: &Observations) -> PolarsResult<DataFrame> {
     let rank: Vec<u32> = obs
         .keys
         .iter()
-        .map(|k| names.binary_search(k).unwrap_or(0) as u32)
+        .map(|(a, m)| names.partition_point(|(na, nm, _)| (na, nm) < (a, m)) as u32)
         .collect();
     let key: Vec<u32> = obs.key.iter().map(|&k| rank[k as usize]).collect();
     DataFrame::new(

@@ -1,4 +1,11 @@
 //! Reductions in a fixed order: mean and a 95% interval for the mean.
+//!
+//! A sample of outcomes (a turn right or wrong, a task solved or not: values 0 and 1,
+//! declared by the model with `Observations::push_outcome`) gets Wilson's score
+//! interval, which stays inside [0, 1] and is not zero-width at 0% or 100% (a
+//! t-interval gave 1.0008 for an accuracy of 0.994). Every other sample gets Student's
+//! t-interval. Whether a sample is one of outcomes is declared, never guessed from its
+//! values: a difference or a digit count that happens to be 0 or 1 is not a proportion.
 
 /// A mean with its 95% confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +30,32 @@ fn t_quantile(df: usize) -> f64 {
         T_975[df - 1]
     } else {
         1.96
+    }
+}
+
+/// The two-sided 97.5% normal quantile, for Wilson's interval.
+const Z_975: f64 = 1.959_963_984_540_054;
+
+/// Share of 1s in a sample of outcomes (0s and 1s) and its 95% Wilson score interval,
+/// summed left to right.
+pub fn proportion_ci(sample: &[f64]) -> Interval {
+    if sample.is_empty() {
+        return mean_ci(sample);
+    }
+    let n = sample.len() as f64;
+    let mut ones = 0.0;
+    for v in sample {
+        ones += v;
+    }
+    let p = ones / n;
+    let z2 = Z_975 * Z_975;
+    let scale = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / scale;
+    let half = Z_975 / scale * libm::sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n));
+    Interval {
+        mean: p,
+        lo: (center - half).max(0.0),
+        hi: (center + half).min(1.0),
     }
 }
 
@@ -80,6 +113,23 @@ mod tests {
                 hi: 0.7
             }
         );
+    }
+
+    #[test]
+    fn outcomes_get_wilsons_interval_inside_0_1() {
+        // 497 of 500 right: the t-interval reached 1.0008.
+        let mut sample = vec![1.0; 497];
+        sample.extend([0.0; 3]);
+        assert!(mean_ci(&sample).hi > 1.0);
+        let ci = proportion_ci(&sample);
+        assert_eq!(ci.mean, 0.994);
+        assert!(
+            (ci.lo - 0.982_46).abs() < 1e-4 && (ci.hi - 0.997_96).abs() < 1e-4,
+            "{ci:?}"
+        );
+        // 20 of 20: not zero-width, and still at most 1 (Wilson: [0.8389, 1]).
+        let ci = proportion_ci(&[1.0; 20]);
+        assert!((ci.lo - 0.838_9).abs() < 1e-4 && ci.hi == 1.0, "{ci:?}");
     }
 
     #[test]

@@ -242,8 +242,8 @@ fn free_runs(p: &Params, run: &Runner, out: &mut Observations) {
             for (i, turns) in runs.iter() {
                 for (t, (right, task)) in turns.iter().enumerate() {
                     let x = (t + 1) as f64;
-                    out.push(&arm, "turn_accuracy", x, i, *right as u8 as f64);
-                    out.push(&arm, "task_accuracy", x, i, *task as u8 as f64);
+                    out.push_outcome(&arm, "turn_accuracy", x, i, *right);
+                    out.push_outcome(&arm, "task_accuracy", x, i, *task);
                 }
             }
         }
@@ -273,16 +273,16 @@ fn injection(p: &Params, run: &Runner, out: &mut Observations) {
             let mut by_rate = Vec::new();
             for &r in &p.injection_rates {
                 let acc = run.replicates(&format!("inject/{arm}/{r}"), run.count(), |rep| {
-                    injected_run(p, &cond, r, rep) as u8 as f64
+                    injected_run(p, &cond, r, rep)
                 });
-                for (i, a) in acc.iter() {
-                    out.push(&arm, "turn_accuracy_at_end", r, i, *a);
+                for (i, right) in acc.iter() {
+                    out.push_outcome(&arm, "turn_accuracy_at_end", r, i, *right);
                 }
                 by_rate.push(acc);
             }
             let (clean, dirty) = (&by_rate[0], &by_rate[by_rate.len() - 1]);
             for ((i, c), (_, d)) in clean.iter().zip(dirty.iter()) {
-                out.push(&arm, "injection_drop", 0.0, i, c - d);
+                out.push(&arm, "injection_drop", 0.0, i, *c as u8 as f64 - *d as u8 as f64);
             }
         }
     }

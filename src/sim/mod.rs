@@ -174,9 +174,11 @@ impl Runner {
 
 /// The tidy long table of raw results: one row per (arm, metric, x, replicate).
 /// `(arm, metric)` pairs are interned: each row stores an index into `keys`.
+/// `outcome[k]` says key `k` holds outcomes (0 or 1, see [`Observations::push_outcome`]).
 #[derive(Debug, Default, Clone)]
 pub struct Observations {
     pub keys: Vec<(String, String)>,
+    pub outcome: Vec<bool>,
     pub key: Vec<u32>,
     pub x: Vec<f64>,
     pub replicate: Vec<u32>,
@@ -184,8 +186,20 @@ pub struct Observations {
 }
 
 impl Observations {
+    /// A measured value: its summary is the mean and a t-interval.
     pub fn push(&mut self, arm: &str, metric: &str, x: f64, replicate: u64, value: f64) {
+        self.push_row(arm, metric, x, replicate, value, false);
+    }
+
+    /// An outcome (right or wrong, solved or not): its summary is the share of
+    /// successes and Wilson's interval, which stays inside [0, 1].
+    pub fn push_outcome(&mut self, arm: &str, metric: &str, x: f64, replicate: u64, success: bool) {
+        self.push_row(arm, metric, x, replicate, success as u8 as f64, true);
+    }
+
+    fn push_row(&mut self, arm: &str, metric: &str, x: f64, replicate: u64, value: f64, outcome: bool) {
         let key = self.intern(arm, metric);
+        self.outcome[key as usize] |= outcome;
         self.key.push(key);
         self.x.push(x);
         self.replicate.push(replicate as u32);
@@ -198,6 +212,7 @@ impl Observations {
             return i as u32;
         }
         self.keys.push((arm.to_string(), metric.to_string()));
+        self.outcome.push(false);
         (self.keys.len() - 1) as u32
     }
 
@@ -210,14 +225,17 @@ impl Observations {
         self.value.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+
     /// The rows that belong to `shard` (by replicate index). Rows every shard makes
     /// alike (exact curves, replicate 0) are kept by shard 0 only.
     pub fn only(&self, shard: Shard) -> Observations {
         let mut out = Observations::default();
         for i in 0..self.len() {
             if shard.owns(u64::from(self.replicate[i])) {
-                let (arm, metric) = &self.keys[self.key[i] as usize];
-                out.push(arm, metric, self.x[i], u64::from(self.replicate[i]), self.value[i]);
+                out.copy_row(self, i);
             }
         }
         out
@@ -226,12 +244,20 @@ impl Observations {
     /// Appends every row of `other`.
     pub fn extend(&mut self, other: &Observations) {
         for i in 0..other.len() {
-            let (arm, metric) = &other.keys[other.key[i] as usize];
-            self.push(arm, metric, other.x[i], u64::from(other.replicate[i]), other.value[i]);
+            self.copy_row(other, i);
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.value.is_empty()
+    fn copy_row(&mut self, from: &Observations, i: usize) {
+        let k = from.key[i] as usize;
+        let (arm, metric) = &from.keys[k];
+        self.push_row(
+            arm,
+            metric,
+            from.x[i],
+            u64::from(from.replicate[i]),
+            from.value[i],
+            from.outcome[k],
+        );
     }
 }
