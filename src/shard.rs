@@ -17,6 +17,7 @@
 //! # spec: version = 1                     (the spec file, line by line)
 //! arm,metric,x,replicate,value
 //! small/free,turn_accuracy,1.0,1,1.0
+//! # rows: 1                               (closes the file: a truncated shard is refused)
 //! ```
 //!
 //! Numbers are written in Rust's shortest round-trip form, so reading them back gives
@@ -92,6 +93,9 @@ pub fn render(file: &ShardFile) -> Result<String> {
             obs.x[i], obs.replicate[i], obs.value[i]
         );
     }
+    // The row count closes the file, so a shard cut short (a full disk, a copy stopped
+    // halfway) is refused instead of merged with fewer replicates.
+    let _ = writeln!(out, "# rows: {}", obs.len());
     Ok(out)
 }
 
@@ -147,8 +151,16 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
     };
     let shard = Shard::parse(&field("shard")?).map_err(|e| bad(columns_at, &e))?;
     let mut observations = Observations::default();
+    let mut rows_line = None;
     for (n, line) in lines {
         if line.is_empty() {
+            continue;
+        }
+        if rows_line.is_some() {
+            return Err(bad(n, "text after the closing `# rows:` line"));
+        }
+        if let Some(count) = line.strip_prefix("# rows: ") {
+            rows_line = Some((n, count.parse::<usize>().ok()));
             continue;
         }
         let row = parse_row(line).ok_or_else(|| bad(n, "expected `arm,metric,x,replicate,value`"))?;
@@ -163,6 +175,16 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
         } else {
             observations.push(row.0, row.1, row.2, row.3, row.4);
         }
+    }
+    match rows_line {
+        None => return Err(bad(columns_at, "the file is truncated: no closing `# rows: N` line")),
+        Some((n, count)) if count != Some(observations.len()) => {
+            return Err(bad(
+                n,
+                &format!("the file is truncated or edited: it has {} rows", observations.len()),
+            ))
+        }
+        Some(_) => {}
     }
     Ok(ShardFile {
         figure: field("figure")?,
@@ -339,6 +361,17 @@ mod tests {
             .replace("b,gain,1.7976931348623157e308,5", "b,gain,1.0,4");
         let err = parse(Path::new("s.csv"), &text).unwrap_err().to_string();
         assert!(err.contains("replicate 4 does not belong to shard 1/2"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_shard_is_refused() {
+        let text = render(&sample()).unwrap();
+        let cut = &text[..text.rfind("b,gain").unwrap()];
+        let err = parse(Path::new("s.csv"), cut).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let edited = text.replace("# rows: 4", "# rows: 5");
+        let err = parse(Path::new("s.csv"), &edited).unwrap_err().to_string();
+        assert!(err.contains("truncated or edited: it has 4 rows"), "{err}");
     }
 
     #[test]
