@@ -612,6 +612,7 @@ fn panel_frontier(p: &Params, s: &Summary) -> Result<Panel> {
         let mark = if arm == "oracle" { Mark::Dashed } else { Mark::Line };
         series.push(Series::new(label, color, mark, s.expect_series(arm, "frontier")?));
     }
+    series.push(length_cap(p, p.rounds as f64));
     Ok(Panel {
         title: "(a) Frontier per round".into(),
         x: Axis::linear("round", 0.0, p.rounds as f64),
@@ -619,6 +620,18 @@ fn panel_frontier(p: &Params, s: &Summary) -> Result<Panel> {
         series,
         legend_columns: 2,
     })
+}
+
+/// The longest operand the simulation has (`max_length`): a frontier there has reached
+/// the end of the task, not stopped growing.
+fn length_cap(p: &Params, x_end: f64) -> Series {
+    let cap = p.max_length as f64;
+    Series::exact(
+        &format!("cap: {} digits", p.max_length),
+        6,
+        Mark::Dotted,
+        [(0.0, cap), (x_end, cap)],
+    )
 }
 
 fn panel_accuracy(p: &Params, s: &Summary) -> Result<Panel> {
@@ -665,8 +678,11 @@ fn panel_injection(p: &Params, s: &Summary) -> Result<Panel> {
         title: format!("(d) Noise injected at round {}", p.injection_round),
         x: Axis::linear("share of kept labels corrupted", 0.0, hi),
         y: Axis::linear(&format!("frontier at round {}", p.rounds), 0.0, p.max_length as f64),
-        series: vec![Series::new("majority vote + injected noise", 0, Mark::Line, rows)],
-        legend_columns: 1,
+        series: vec![
+            Series::new("majority vote + injected noise", 0, Mark::Line, rows),
+            length_cap(p, hi),
+        ],
+        legend_columns: 2,
     })
 }
 
