@@ -46,26 +46,8 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
     refuse_streaming_engine()?;
     let df = observations_frame(obs).map_err(pl)?;
     let groups = df.group_by_stable(["key", "x"]).map_err(pl)?;
-    let column = |name: &str| -> Result<Vec<f64>> {
-        Ok(df
-            .column(name)
-            .map_err(pl)?
-            .f64()
-            .map_err(pl)?
-            .into_no_null_iter()
-            .collect())
-    };
-    let (values, xs) = (column("value")?, column("x")?);
-    let integers = |name: &str| -> Result<Vec<u32>> {
-        Ok(df
-            .column(name)
-            .map_err(pl)?
-            .u32()
-            .map_err(pl)?
-            .into_no_null_iter()
-            .collect())
-    };
-    let (keys, replicates) = (integers("key")?, integers("replicate")?);
+    let (values, xs) = (floats(&df, "value")?, floats(&df, "x")?);
+    let (keys, replicates) = (integers(&df, "key")?, integers(&df, "replicate")?);
     let names = sorted_keys(obs);
 
     let (mut key, mut arm, mut metric, mut x) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -113,6 +95,28 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
     .and_then(|df| df.drop("key"))
     .map_err(pl)?;
     Ok(Summary { df })
+}
+
+/// A float column's values.
+fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    Ok(df
+        .column(name)
+        .map_err(pl)?
+        .f64()
+        .map_err(pl)?
+        .into_no_null_iter()
+        .collect())
+}
+
+/// A `u32` column's values.
+fn integers(df: &DataFrame, name: &str) -> Result<Vec<u32>> {
+    Ok(df
+        .column(name)
+        .map_err(pl)?
+        .u32()
+        .map_err(pl)?
+        .into_no_null_iter()
+        .collect())
 }
 
 /// The `(arm, metric)` keys in sorted order, with whether each holds outcomes.
@@ -164,23 +168,9 @@ impl Summary {
     pub fn series(&self, arm: &str, metric: &str) -> Result<Vec<Row>> {
         let mask = self.str_col("arm")?.equal(arm) & self.str_col("metric")?.equal(metric);
         let part = self.df.filter(&mask).map_err(pl)?;
-        let col = |name: &str| -> Result<Vec<f64>> {
-            Ok(part
-                .column(name)
-                .map_err(pl)?
-                .f64()
-                .map_err(pl)?
-                .into_no_null_iter()
-                .collect())
-        };
+        let col = |name: &str| floats(&part, name);
         let (x, mean, lo, hi) = (col("x")?, col("mean")?, col("lo")?, col("hi")?);
-        let n: Vec<u32> = part
-            .column("n")
-            .map_err(pl)?
-            .u32()
-            .map_err(pl)?
-            .into_no_null_iter()
-            .collect();
+        let n = integers(&part, "n")?;
         let mut rows: Vec<Row> = (0..x.len())
             .map(|i| Row {
                 x: x[i],
