@@ -341,3 +341,46 @@ fn merged_shards_are_byte_identical_to_one_unsharded_run() {
         );
     }
 }
+
+#[test]
+fn shards_run_with_set_merge_to_the_same_run_with_set_and_stay_out_of_figures() {
+    let (one, shards, merged) = (scratch("set-one"), scratch("set-shards"), scratch("set-merged"));
+    let set = ["--set", "replicates=24", "--set", "params.window=20"];
+    let mut args = vec!["run", "context_accumulation", "--out", one.to_str().unwrap()];
+    args.extend(set);
+    assert!(mismatch(&args).status.success());
+    for part in ["0/2", "1/2"] {
+        let mut args = vec![
+            "run",
+            "context_accumulation",
+            "--shard",
+            part,
+            "--out",
+            shards.to_str().unwrap(),
+        ];
+        args.extend(set);
+        let out = mismatch(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let refused = mismatch(&["merge", shards.to_str().unwrap(), "--out", "figures"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let out = mismatch(&["merge", shards.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files_under(&merged), files_under(&one));
+    for file in files_under(&one) {
+        let (x, y) = (
+            std::fs::read(merged.join(&file)).unwrap(),
+            std::fs::read(one.join(&file)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{} differs between the merged shards and one run",
+            file.display()
+        );
+    }
+    let svg = std::fs::read_to_string(merged.join("context_accumulation.svg")).unwrap();
+    assert!(
+        svg.contains("overrides=replicates=24 params.window=20"),
+        "provenance lost the overrides"
+    );
+}
