@@ -37,12 +37,12 @@ pub enum Command {
         #[arg(long, default_value = "specs")]
         specs: PathBuf,
     },
-    /// Simulate, analyse and render figures: writes OUT/ID.svg, OUT/ID.png, OUT/data/ID.csv and OUT/MANIFEST.
+    /// Simulate, analyse and render figures: writes OUT/ID.{svg,png,pdf}, OUT/data/ID.{csv,tex}, OUT/numbers.tex and OUT/MANIFEST.
     #[command(after_help = EXIT_CODES)]
     Run {
         #[command(flatten)]
         select: Select,
-        /// Output folder [default: figures, or out when --set is given].
+        /// Output folder [default: figures; out with --set; shards with --shard].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Override a spec value, e.g. --set params.window=20 (repeatable). Outputs then
