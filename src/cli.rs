@@ -361,41 +361,13 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
         ));
         table.push((name, verdicts));
     }
-    let csv = sweep_table(&sweep, &points, &table);
+    let csv = sweep.table(&points, &table);
     print!("{csv}");
     staged.push((out.join("sweep.csv"), csv.into_bytes()));
     let refs: Vec<(PathBuf, &[u8])> = staged.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     output::write_all_atomically(&refs)?;
     eprintln!("wrote {} points to {}", points.len(), out.display());
     Ok(())
-}
-
-/// `point,<grid keys…>,<claim ids…>`: one row per point, each claim `holds` or `fails`.
-fn sweep_table(sweep: &Sweep, points: &[Vec<(String, String)>], table: &[(String, Vec<claims::Verdict>)]) -> String {
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    let mut header: Vec<String> = vec!["point".into()];
-    header.extend(sweep.grid.iter().map(|(k, _)| quote(k)));
-    if let Some((_, verdicts)) = table.first() {
-        header.extend(verdicts.iter().map(|v| quote(&v.id)));
-    }
-    let mut csv = header.join(",") + "\n";
-    for (point, (name, verdicts)) in points.iter().zip(table) {
-        let mut row = vec![quote(name)];
-        row.extend(point.iter().map(|(_, v)| quote(v)));
-        row.extend(
-            verdicts
-                .iter()
-                .map(|v| if v.holds { "holds" } else { "fails" }.to_string()),
-        );
-        csv.push_str(&(row.join(",") + "\n"));
-    }
-    csv
 }
 
 fn print_verdicts(label: &str, verdicts: &[crate::analysis::claims::Verdict]) {

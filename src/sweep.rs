@@ -12,6 +12,7 @@
 //! The points are named by their values (`params.window=10__seed=1`), so a folder says
 //! what made it; the outputs never go over the committed `figures/`.
 
+use crate::analysis::claims::Verdict;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,34 @@ impl Sweep {
                 .collect();
         }
         points
+    }
+
+    /// `point,<grid keys…>,<claim ids…>`: one row per point, each claim `holds` or `fails`.
+    pub fn table(&self, points: &[Vec<(String, String)>], table: &[(String, Vec<Verdict>)]) -> String {
+        let quote = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let mut header: Vec<String> = vec!["point".into()];
+        header.extend(self.grid.iter().map(|(k, _)| quote(k)));
+        if let Some((_, verdicts)) = table.first() {
+            header.extend(verdicts.iter().map(|v| quote(&v.id)));
+        }
+        let mut csv = header.join(",") + "\n";
+        for (point, (name, verdicts)) in points.iter().zip(table) {
+            let mut row = vec![quote(name)];
+            row.extend(point.iter().map(|(_, v)| quote(v)));
+            row.extend(
+                verdicts
+                    .iter()
+                    .map(|v| if v.holds { "holds" } else { "fails" }.to_string()),
+            );
+            csv.push_str(&(row.join(",") + "\n"));
+        }
+        csv
     }
 }
 
