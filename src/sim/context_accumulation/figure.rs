@@ -36,11 +36,14 @@ fn mark(mode: Mode) -> Mark {
     }
 }
 
-fn label(scale: &str, mode: Mode) -> String {
-    match mode {
-        Mode::NonThinking => scale.to_string(),
-        Mode::Thinking => format!("{scale}, thinking"),
-        Mode::OpenLoop => format!("{scale}, no feedback"),
+/// Colour tells the size, line style the mode: only the first size's thinking and
+/// open-loop curves carry a legend entry (naming the style), so the legend stays short.
+fn label(scale_index: usize, scale: &str, mode: Mode) -> String {
+    match (mode, scale_index) {
+        (Mode::NonThinking, _) => scale.to_string(),
+        (Mode::Thinking, 0) => "thinking (dashed)".to_string(),
+        (Mode::OpenLoop, 0) => "no feedback (dotted)".to_string(),
+        _ => String::new(),
     }
 }
 
@@ -49,7 +52,7 @@ fn panel_injection(p: &Params, s: &Summary) -> Result<Panel> {
     for mode in Mode::ALL {
         for (i, scale) in p.scales.iter().enumerate() {
             let rows = s.expect_series(&arm(&scale.name, mode), "turn_accuracy_at_end")?;
-            series.push(Series::new(&label(&scale.name, mode), i, mark(mode), rows));
+            series.push(Series::new(&label(i, &scale.name, mode), i, mark(mode), rows));
         }
     }
     Ok(Panel {
@@ -73,7 +76,7 @@ fn panel_collapsed(p: &Params, s: &Summary) -> Result<Panel> {
     }
     let small = &p.scales[0].name;
     let rows = s.expect_series(&arm(small, Mode::OpenLoop), "collapsed_at_end")?;
-    series.push(Series::new(&label(small, Mode::OpenLoop), 0, Mark::Dotted, rows));
+    series.push(Series::new("small, no feedback", 0, Mark::Dotted, rows));
     Ok(Panel {
         title: format!("(b) Runs collapsed at turn {} (tipping point)", p.turns),
         x: Axis::linear(
@@ -92,7 +95,7 @@ fn panel_after_injection(p: &Params, s: &Summary) -> Result<Panel> {
     for mode in [Mode::NonThinking, Mode::OpenLoop] {
         for (i, scale) in p.scales.iter().enumerate() {
             let rows = s.expect_series(&arm(&scale.name, mode), "accuracy_after_injection")?;
-            series.push(Series::new(&label(&scale.name, mode), i, mark(mode), rows));
+            series.push(Series::new(&label(i, &scale.name, mode), i, mark(mode), rows));
         }
     }
     Ok(Panel {
@@ -158,7 +161,7 @@ fn panel_lifetimes(p: &Params, s: &Summary) -> Result<Panel> {
         y: Axis::log("mean lifetime (turns)", ymin * 0.7, ymax * 1.5),
         series: vec![
             Series::new("error state", 1, Mark::Line, errors),
-            Series::new("clean state", 0, Mark::Line, clean),
+            Series::new("clean state", 0, Mark::Points, clean),
             turnover,
         ],
         legend_columns: 2,
@@ -167,11 +170,14 @@ fn panel_lifetimes(p: &Params, s: &Summary) -> Result<Panel> {
 
 fn panel_growth_by_beta(p: &Params, s: &Summary) -> Result<Panel> {
     let growth = s.expect_series("error_start", "excess_growth_by_beta")?;
-    let (xlo, xhi) = (p.escape_betas[0], p.escape_betas[p.escape_betas.len() - 1]);
+    let (xlo, mut xhi) = (p.escape_betas[0], p.escape_betas[p.escape_betas.len() - 1]);
+    let range = s.series("mean_field", "bistable_beta")?;
+    if let Some(edge) = range.last() {
+        xhi = xhi.max(edge.mean);
+    }
     let ymax = growth.iter().map(|r| r.hi).fold(1.0, f64::max) * 1.1;
     let ymin = growth.iter().map(|r| r.lo).fold(0.0, f64::min) - 0.1 * ymax;
     let mut series = vec![Series::exact("", REFERENCE, Mark::Dotted, [(xlo, 0.0), (xhi, 0.0)])];
-    let range = s.series("mean_field", "bistable_beta")?;
     if range.len() == 2 {
         for (j, edge) in range.iter().enumerate() {
             let text = if j == 0 { "mean-field bistable range" } else { "" };
