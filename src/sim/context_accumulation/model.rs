@@ -488,4 +488,50 @@ mod tests {
         let exact = libm::log(0.5) / libm::log(0.95);
         assert!((sum / n as f64 - exact).abs() < 0.5, "{} vs {exact}", sum / n as f64);
     }
+
+    #[test]
+    fn feedback_carries_the_drop_after_a_full_injection() {
+        // 100% injected errors in turns 1–50 with W = 50: without feedback the
+        // window holds one injected turn at turn 100; with feedback it stays collapsed.
+        let p = test_params();
+        let cond = Conditioning::new(p.window, p.logit_base, p.beta_base);
+        let n = 200;
+        let share = |feedback: f64, collapsed: bool| {
+            (0..n)
+                .filter(|&i| {
+                    let rep = Replicate {
+                        seed: 3,
+                        condition: "inject",
+                        index: i,
+                    };
+                    let (own, c) = injected_run(&p, &cond, feedback, 1.0, rep);
+                    if collapsed {
+                        c
+                    } else {
+                        own[own.len() - 1]
+                    }
+                })
+                .count() as f64
+                / n as f64
+        };
+        assert!(share(1.0, true) > 0.9, "with feedback most runs stay collapsed");
+        assert_eq!(share(0.0, true), 0.0, "without feedback none does");
+        assert!(share(0.0, false) - share(1.0, false) > 0.5);
+    }
+
+    #[test]
+    fn partial_feedback_lets_some_errors_in() {
+        // feedback = 0.5: a window of errors drains slower than with no feedback and
+        // faster than with full feedback, on average.
+        let cond = Conditioning::new(20, 2.5, 5.0);
+        let mean = |fb: f64| {
+            let mut rng = stream("partial");
+            (0..300)
+                .map(|_| escape_time(&cond, 20, true, fb, 1_000_000, &mut rng) as f64)
+                .sum::<f64>()
+                / 300.0
+        };
+        let (none, half, full) = (mean(0.0), mean(0.5), mean(1.0));
+        assert!(none < half && half < full, "{none} {half} {full}");
+    }
 }
