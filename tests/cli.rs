@@ -125,11 +125,11 @@ fn exit_codes_and_help() {
 
 #[test]
 fn check_exits_1_when_a_claim_fails() {
-    // Without self-conditioning the injection drop vanishes, so the claims about it fail.
+    // Without self-conditioning nothing feeds back, so the findings fail.
     let out = mismatch(&["check", "--spec", "tests/specs/failing_claims.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL drop_small"), "{stdout}");
+    assert!(stdout.contains("FAIL feedback_small"), "{stdout}");
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn a_sweep_builds_every_point_in_its_own_folder_and_tabulates_the_claims() {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(
-        lines[0].starts_with("point,params.window,replicates,drop_small,"),
+        lines[0].starts_with("point,params.window,replicates,feedback_small,"),
         "{table}"
     );
     assert!(

@@ -110,7 +110,7 @@ pub struct Params {
 impl Validate for Params {
     fn validate(&self) -> Result<(), Invalid> {
         v::finite("logit_base", self.logit_base)?;
-        v::count("window", self.window, 2, 10_000)?;
+        v::count("window", self.window, 1, 10_000)?;
         v::count("turns", self.turns, 2, 100_000)?;
         v::non_negative("beta_base", self.beta_base)?;
         v::non_negative("beta_per_bonus", self.beta_per_bonus)?;
