@@ -125,11 +125,11 @@ fn exit_codes_and_help() {
 
 #[test]
 fn check_exits_1_when_a_claim_fails() {
-    // Without self-conditioning the injection drop vanishes, so the claims about it fail.
+    // Without self-conditioning nothing feeds back, so the findings fail.
     let out = mismatch(&["check", "--spec", "tests/specs/failing_claims.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL finding drop_small"), "{stdout}");
+    assert!(stdout.contains("FAIL finding feedback_small"), "{stdout}");
 }
 
 #[test]
