@@ -65,7 +65,12 @@ fn panel_proxy(p: &Params, s: &Summary) -> Result<Panel> {
         y: Axis::linear("reward / accuracy", 0.0, 1.0),
         series: vec![
             Series::new("proxy reward", 1, Mark::Line, s.expect_series(sc, "proxy_reward")?),
-            Series::new("held-out accuracy", 6, Mark::Dashed, s.expect_series(sc, "test_accuracy")?),
+            Series::new(
+                "held-out accuracy",
+                6,
+                Mark::Dashed,
+                s.expect_series(sc, "test_accuracy")?,
+            ),
             label,
             reward,
         ],
@@ -114,12 +119,7 @@ fn panel_aligned(p: &Params, s: &Summary) -> Result<Panel> {
                 Mark::Line,
                 s.series(sc, "aligned_test_accuracy")?,
             ),
-            Series::new(
-                "proxy reward",
-                1,
-                Mark::Line,
-                s.series(sc, "aligned_proxy_reward")?,
-            ),
+            Series::new("proxy reward", 1, Mark::Line, s.series(sc, "aligned_proxy_reward")?),
             Series::new(
                 "template rate",
                 3,

@@ -124,9 +124,8 @@ impl Policy {
         let t = self.k - 1;
         let mut max = f64::NEG_INFINITY;
         for (a, (w, th)) in weights.iter_mut().zip(row).enumerate() {
-            let z = th
-                + if a == 0 { s.skill * self.transfer[i] } else { 0.0 }
-                + if a == t { s.template_bias } else { 0.0 };
+            let z =
+                th + if a == 0 { s.skill * self.transfer[i] } else { 0.0 } + if a == t { s.template_bias } else { 0.0 };
             *w = z;
             max = max.max(z);
         }
@@ -315,7 +314,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         let train = step < p.steps && !stopped;
         let mut tally = StepTally::default();
         let (mut grad_skill, mut grad_template) = (0.0, 0.0);
-        for i in 0..p.problems {
+        for (i, &label) in labels.iter().enumerate() {
             let w = &mut weights[..k];
             let c = &mut counts[..k];
             let total = policy.weights(i, policy.shared, w);
@@ -329,7 +328,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
                 let target = match arm {
                     Arm::GroundTruth => 0,
                     Arm::SelfConsistency | Arm::EarlyStopping => plur,
-                    Arm::FixedTeacher => labels[i],
+                    Arm::FixedTeacher => label,
                 };
                 let (gs, gt) = update_problem(p, &mut policy, i, c, target);
                 grad_skill += gs * policy.transfer[i];
