@@ -84,20 +84,21 @@ fn panel_final(s: &Summary) -> Result<Panel> {
     let mut series = Vec::new();
     for (i, arm) in ARMS.iter().enumerate() {
         let offset = (i as f64 - 1.5) * width;
-        series.push(
-            Series::new(
-                arm.label(),
-                i,
-                Mark::Bars { width },
-                s.expect_series(arm.name(), "final_bin")?,
-            )
-            .nudged(offset),
-        );
+        let mut bars = Series::new(
+            arm.label(),
+            i,
+            Mark::Bars { width },
+            s.expect_series(arm.name(), "final_bin")?,
+        )
+        .nudged(offset);
+        // Wilson bars on the many empty bins would hide the two populations.
+        bars.band = false;
+        series.push(bars);
     }
     Ok(Panel {
         title: "(c) Runs split: final held-out accuracy".into(),
         x: Axis::linear("final held-out accuracy (bins of 0.1)", 0.0, 1.0),
-        y: Axis::linear("share of runs", 0.0, 1.0),
+        y: Axis::linear("share of runs per bin", 0.0, 1.0),
         series,
         legend_columns: 2,
     })
@@ -167,7 +168,11 @@ fn panel_scan(p: &Params, s: &Summary) -> Result<Panel> {
     labels.band = false;
     Ok(Panel {
         title: "(f) Threshold in the template's head start".into(),
-        x: Axis::linear("initial template logit", lo - pad, hi + pad),
+        x: Axis::linear(
+            &format!("initial template logit (other panels: {})", p.template_logit),
+            lo - pad,
+            hi + pad,
+        ),
         y: Axis::linear("share", 0.0, 1.0),
         series: vec![
             Series::new(
