@@ -96,7 +96,7 @@ fn panel_final(s: &Summary) -> Result<Panel> {
         series.push(bars);
     }
     Ok(Panel {
-        title: "(c) Runs split: final held-out accuracy".into(),
+        title: "(c) Final held-out accuracy, run by run".into(),
         x: Axis::linear("final held-out accuracy (bins of 0.1)", 0.0, 1.0),
         y: Axis::linear("share of runs per bin", 0.0, 1.0),
         series,
