@@ -111,7 +111,9 @@ pub fn seed_k(spec_seed: u64, k: u32) -> u64 {
     let digest = hasher.finalize();
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
-    u64::from_le_bytes(bytes)
+    // 63 bits: the seed reaches the spec as a TOML integer (an i64); a seed above
+    // i64::MAX was refused as a string by `--set seed=…`.
+    u64::from_le_bytes(bytes) >> 1
 }
 
 /// The logistic function with `libm`.
