@@ -43,6 +43,9 @@
 //! 4. *Hard problems*: start accuracy about 0.27 (`ease_mean = 1`, `ease_sd = 1.5`), so
 //!    on many problems answers are dispersed and a modest template share wins the vote
 //!    (knock-out: `ease_mean = 3`).
+//! 5. *The fixed teacher's labels are frozen* (knock-out: `teacher_refresh = 1`, the
+//!    teacher relabels from the current model every step, a self-consistency reward
+//!    with a bigger vote).
 //!
 //! Not load-bearing, though an earlier version of this doc called it "the" structural
 //! assumption: the skill reaches problem `i` with weight `x_i = 1 − c + c·σ(ease_i)`
@@ -50,13 +53,11 @@
 //! competent, while the template adds `b` everywhere alike). With `c = 0` (the skill
 //! reaches every problem alike) 82% of self-consistency runs still collapse and every
 //! finding still holds (measured at 128 runs, template logit 1.4), so it has no knock-out.
-//! 5. *The fixed teacher's labels are frozen* (knock-out: `teacher_refresh = 1`, the
-//!    teacher relabels from the current model every step, a self-consistency reward
-//!    with a bigger vote).
 //!
 //! Under the self-consistency reward (`1` if a sample equals the plurality of its group)
 //! nothing is scheduled. On easy problems the plurality is right and self-consistency
-//! agrees with correctness, so early on it tracks ground-truth RL. On hard problems
+//! agrees with correctness (near the threshold some runs first improve as under ground
+//! truth; at the committed head start none does). On hard problems
 //! answers are dispersed, and the template wins the plurality far more often than its
 //! share: each such win rewards the *shared* bias `b`, which raises the template on every
 //! problem, and punishes the right answer's samples there. The skill `w` and the bias `b`
