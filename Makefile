@@ -19,6 +19,7 @@ all: figures
 # `make figures` does no work.
 figures: $(IDS:%=figures/%.svg)
 
+# A figure's simulation is src/sim/ID.rs or the folder src/sim/ID/.
 .SECONDEXPANSION:
 figures/%.svg: specs/%.toml $$(wildcard src/sim/$$*.rs src/sim/$$*/*.rs) $(SHARED) | $(BIN)
 	$(BIN) run $*

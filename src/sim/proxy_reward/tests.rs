@@ -1,0 +1,207 @@
+use super::model::*;
+use super::*;
+use crate::rng::Stream;
+
+#[test]
+fn correlation_of_identical_and_constant_rewards() {
+    let same = CoSums {
+        n: 4.0,
+        p: 2.0,
+        t: 2.0,
+        pt: 2.0,
+    };
+    assert!((same.correlation() - 1.0).abs() < 1e-12);
+    let opposite = CoSums {
+        n: 4.0,
+        p: 2.0,
+        t: 2.0,
+        pt: 0.0,
+    };
+    assert!((opposite.correlation() + 1.0).abs() < 1e-12);
+    let constant = CoSums {
+        n: 4.0,
+        p: 4.0,
+        t: 1.0,
+        pt: 1.0,
+    };
+    assert_eq!(constant.correlation(), 0.0);
+}
+
+#[test]
+fn plurality_picks_the_top_count_and_breaks_ties_among_the_tied() {
+    let mut rng = Stream::new(1, "t", 0, "p");
+    assert_eq!(plurality(&[1, 3, 0, 2], &mut rng), 1);
+    for _ in 0..50 {
+        let a = plurality(&[2, 0, 2, 1], &mut rng);
+        assert!(a == 0 || a == 2);
+    }
+}
+
+#[test]
+fn lucky_hits_count_as_reward_agreement() {
+    // Plurality wrong (answer 2, 3 samples), 1 right sample, 4 other wrong samples:
+    // 4 samples get proxy 0 = truth 0.
+    let mut t = StepTally::default();
+    tally_problem(&mut t, &[1, 2, 3, 2], 2, 8);
+    assert_eq!(t.reward_agree, 4.0);
+    assert_eq!(t.label_right, 0.0);
+}
+
+/// A small instance of the spec's parameters (the committed values, fewer problems).
+fn small() -> Params {
+    Params {
+        problems: 32,
+        test_problems: 32,
+        wrong_answers: 6,
+        samples: 8,
+        steps: 150,
+        record_every: 5,
+        ease_mean: 1.0,
+        ease_sd: 1.5,
+        reach_contrast: 1.0,
+        wrong_sd: 0.6,
+        template_logit: 1.4,
+        lr_problem: 0.02,
+        lr_skill: 0.5,
+        lr_template: 0.5,
+        validation_problems: 32,
+        validation_samples: 16,
+        eval_every: 10,
+        patience: 3,
+        tolerance: 0.05,
+        teacher_samples: 16,
+        teacher_refresh: 0,
+        correlation_window: 20,
+        collapse_template: 0.5,
+        rise: 0.05,
+        align_window: 50,
+        scan_template_logits: vec![0.0, 2.0],
+    }
+}
+
+/// Final held-out (accuracy, template rate) of `n` runs of `arm`.
+fn final_test(p: &Params, arm: Arm, n: usize) -> Vec<(f64, f64)> {
+    let runner = crate::sim::Runner::new(11, n as u32, None);
+    let runs = runner.replicates("runs", n, |rep| {
+        let problems = Problems::draw(p, &rep);
+        let trace = train(p, arm, &problems, &rep);
+        (
+            *trace.values[TEST_ACCURACY].last().unwrap(),
+            *trace.values[TEST_TEMPLATE].last().unwrap(),
+        )
+    });
+    runs.iter().map(|(_, r)| *r).collect()
+}
+
+#[test]
+fn self_consistency_collapses_and_the_shared_channel_knock_out_removes_it() {
+    let p = small();
+    let (mut collapsed, mut kept) = (0, 0);
+    let no_channel = Params {
+        lr_template: 0.0,
+        ..small()
+    };
+    for (_, template) in final_test(&p, Arm::SelfConsistency, 6) {
+        collapsed += usize::from(template >= 0.5);
+    }
+    for (acc, template) in final_test(&no_channel, Arm::SelfConsistency, 6) {
+        // Without the channel the held-out template rate cannot move at all (b = 0).
+        assert!(template < 0.25, "template rate {template} without a shared channel");
+        kept += usize::from(acc > 0.4);
+    }
+    assert!(collapsed >= 4, "only {collapsed} of 6 runs collapsed");
+    assert_eq!(kept, 6);
+}
+
+#[test]
+fn ground_truth_never_rewards_the_template() {
+    let p = small();
+    let runner = crate::sim::Runner::new(11, 1, None);
+    let mut policy = runner.shared("runs", |rep| Problems::draw(&p, &rep).train);
+    // Template sampled 5 times, right answer once: under ground truth the template's
+    // gradient is negative, the skill's positive.
+    let counts = [1, 1, 0, 0, 1, 0, 0, 5];
+    let (skill, template) = update_problem(&p, &mut policy, 0, &counts, 0);
+    assert!(skill > 0.0 && template < 0.0);
+    // Under self-consistency the same samples reward the template (it is the plurality).
+    let (skill, template) = update_problem(&p, &mut policy, 0, &counts, 7);
+    assert!(skill < 0.0 && template > 0.0);
+}
+
+#[test]
+fn sampled_counts_follow_the_weights() {
+    let mut rng = Stream::new(3, "t", 0, "counts");
+    let weights = [1.0, 3.0, 0.0, 4.0];
+    let mut counts = [0u32; 4];
+    let mut totals = [0u64; 4];
+    for _ in 0..2000 {
+        sample_counts(&weights, 8.0, 8, &mut rng, &mut counts);
+        assert_eq!(counts.iter().sum::<u32>(), 8);
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += u64::from(c);
+        }
+    }
+    assert_eq!(totals[2], 0);
+    for (t, w) in totals.iter().zip(weights) {
+        let share = *t as f64 / 16_000.0;
+        assert!((share - w / 8.0).abs() < 0.02, "share {share} against {}", w / 8.0);
+    }
+}
+
+#[test]
+fn collapse_is_a_crossing_that_lasts() {
+    assert_eq!(collapse_record(&[0.2, 0.3, 0.6, 0.9], 0.5), Some(2));
+    // Never reached, reached and lost, or there from the start: not a collapse.
+    assert_eq!(collapse_record(&[0.2, 0.3, 0.4], 0.5), None);
+    assert_eq!(collapse_record(&[0.2, 0.7, 0.4], 0.5), None);
+    assert_eq!(collapse_record(&[0.6, 0.7, 0.9], 0.5), None);
+}
+
+#[test]
+fn run_helpers() {
+    assert!(rose_before(&[0.3, 0.36, 0.1], 1, 0.05));
+    assert!(!rose_before(&[0.3, 0.32, 0.9], 1, 0.05));
+    // Accuracy fell 0.2, proxy rose 0.3 since record 1: hidden; proxy flat: not.
+    assert!(proxy_hides(&[0.5, 0.5, 0.8], &[0.3, 0.3, 0.1], 1));
+    assert!(!proxy_hides(&[0.5, 0.5, 0.6], &[0.3, 0.3, 0.1], 1));
+    assert_eq!(decile(0.0), 0);
+    assert_eq!(decile(0.95), 9);
+    assert_eq!(decile(1.0), 9);
+}
+
+#[test]
+fn tolerance_must_exceed_twice_the_validation_noise() {
+    let p = small();
+    assert!((validation_noise(&p) - 0.5 / (512f64).sqrt()).abs() < 1e-12);
+    assert!(p.validate().is_ok());
+    let noisy = Params {
+        validation_problems: 16,
+        validation_samples: 4,
+        tolerance: 0.03,
+        ..small()
+    };
+    assert_eq!(noisy.validate().unwrap_err().key, "tolerance");
+}
+
+#[test]
+fn relabelling_teacher_runs_away_with_the_template() {
+    let frozen = Params {
+        template_logit: 1.6,
+        ..small()
+    };
+    let relabel = Params {
+        teacher_refresh: 1,
+        ..frozen.clone()
+    };
+    let (mut frozen_acc, mut relabel_acc) = (0.0, 0.0);
+    for (acc, _) in final_test(&frozen, Arm::FixedTeacher, 4) {
+        frozen_acc += acc;
+    }
+    for (acc, _) in final_test(&relabel, Arm::FixedTeacher, 4) {
+        relabel_acc += acc;
+    }
+    assert!(
+        frozen_acc > relabel_acc + 0.4,
+        "frozen {frozen_acc}, relabelled {relabel_acc}"
+    );
+}
