@@ -189,3 +189,17 @@ fn every_figure_and_macro_typesets_at_its_declared_width() {
     assert!(fonts.is_empty(), "paper.pdf has fonts not embedded: {fonts:?}");
     eprintln!("built {}", dir.join("paper.pdf").display());
 }
+
+/// The README's table says, per figure, the float and `\includegraphics` line its
+/// declared width calls for.
+#[test]
+fn the_readme_says_how_to_include_each_figure() {
+    let style = style::paper().expect("paper style");
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    for e in experiments() {
+        let id = e.id();
+        let (length, float) = style.placement(id).width.latex();
+        let row = format!("| `{id}` | `{float}` | `\\includegraphics[width={length}]{{figures/{id}.pdf}}` |");
+        assert!(readme.contains(&row), "README.md lacks the row: {row}");
+    }
+}

@@ -588,6 +588,49 @@ mod tests {
         assert_eq!(t, ["0", "20", "40", "60", "80", "100"]);
     }
 
+    fn style(width: &str) -> Style {
+        Style::parse(&format!(
+            "version = 1\ncolumn_width_pt = 240.0\ntext_width_pt = 505.0\nfont_pt = 8.0\ntitle_pt = 9.0\npng_dpi = 192\n[figures]\nf = {{ width = \"{width}\" }}\n"
+        ))
+        .unwrap()
+    }
+
+    fn figure(title: &str, y_label: &str) -> Figure {
+        let series = Series::exact("a series", 0, Mark::Line, [(0.0, 0.0), (1.0, 1.0)]);
+        let panel = Panel {
+            title: title.into(),
+            x: Axis::linear("x", 0.0, 1.0),
+            y: Axis::linear(y_label, 0.0, 1.0),
+            series: vec![series],
+            legend_columns: 1,
+        };
+        Figure::column_width(760, vec![panel.clone(), panel])
+    }
+
+    #[test]
+    fn the_svg_is_the_declared_width_in_points_with_type_at_print_size() {
+        crate::render::register_fonts().unwrap();
+        for (width, pt) in [("column", "239pt"), ("text", "503pt")] {
+            let svg = svg("f", &figure("(a) A title", "y"), &style(width)).unwrap();
+            assert!(svg.starts_with(&format!("<svg width=\"{pt}\"")), "{}", &svg[..80]);
+            // 8 TeX pt = 7.97 bp = 31.9 canvas units.
+            assert!(svg.contains("font-size=\"31.88"), "body text is not 8 pt");
+        }
+    }
+
+    #[test]
+    fn long_titles_wrap_and_text_that_cannot_fit_is_refused() {
+        crate::render::register_fonts().unwrap();
+        let long = "(a) A title long enough that half a column cannot hold it on one line";
+        let svg = svg("f", &figure(long, "y"), &style("column")).unwrap();
+        assert!(svg.matches("font-size=\"35.8").count() >= 4, "the title did not wrap");
+        let word = "(a) Supercalifragilisticexpialidocious-and-then-some-more-letters";
+        let err = svg("f", &figure(word, "y"), &style("column")).unwrap_err().to_string();
+        assert!(err.contains("title") && err.contains("specs/style/paper.toml"), "{err}");
+        let label = "a y axis label far too long to stand beside a plot this short, even on two lines";
+        assert!(svg("f", &figure("(a) t", label), &style("column")).is_err());
+    }
+
     #[test]
     fn log_ticks_are_decades() {
         let t: Vec<String> = ticks(&Axis::log("", 1.0, 1000.0)).into_iter().map(|t| t.1).collect();
