@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn latex_numbers_have_a_true_minus_and_thin_spaces() {
         assert_eq!(latex(-0.0513), "\\ensuremath{-0.051}");
-        assert_eq!(latex(68.85), "\\ensuremath{68.9}");
+        assert_eq!(latex(68.86), "\\ensuremath{68.9}");
         assert_eq!(latex(692.8), "\\ensuremath{693}");
         assert_eq!(latex(1234.4), "\\ensuremath{1\\,234}");
         assert_eq!(latex(-1234567.0), "\\ensuremath{-1\\,234\\,567}");

@@ -342,6 +342,31 @@ fn legend_grid(panel: &Panel, width: i32, left: i32, print: &Print) -> (i32, i32
     (left, col_w.max(avail / cols as i32), cols)
 }
 
+/// Whether neighbouring x tick labels leave at least 2 pt between them on a plot
+/// `plot_w` wide; if not, the first pair that collides (room, need).
+fn x_collision(axis: &Axis, ticks: &[(f64, String)], plot_w: i32, print: &Print) -> Option<(usize, f64, f64)> {
+    let (x0, x1) = (to_axis(axis, axis.lo), to_axis(axis, axis.hi));
+    let at = |v: f64| (v - x0) / (x1 - x0) * plot_w as f64;
+    ticks.windows(2).enumerate().find_map(|(i, pair)| {
+        let room = at(pair[1].0) - at(pair[0].0);
+        let need = (text_width(&pair[0].1, &print.text()) + text_width(&pair[1].1, &print.text())) as f64 / 2.0;
+        (need + u(2.0) as f64 > room).then_some((i, room, need))
+    })
+}
+
+/// The x ticks drawn on a plot `plot_w` wide: automatic ticks keep every k-th (smallest
+/// k) so their labels do not collide; ticks the figure chose are kept as they are.
+fn x_ticks(axis: &Axis, plot_w: i32, print: &Print) -> Vec<(f64, String)> {
+    let all = ticks(axis);
+    if axis.ticks.is_some() {
+        return all;
+    }
+    (1..all.len().max(1))
+        .map(|k| all.iter().step_by(k).cloned().collect::<Vec<_>>())
+        .find(|t| x_collision(axis, t, plot_w, print).is_none())
+        .unwrap_or(all)
+}
+
 /// Checks that every text of a panel fits where it goes in a `cell` (canvas units):
 /// each line of the wrapped title and y axis label, the x axis label, the x tick
 /// labels beside each other, the legend entries; and that the plot keeps some room.
@@ -385,21 +410,15 @@ fn fits(panel: &Panel, cell: (u32, u32), print: &Print) -> std::result::Result<(
     if need > plot_w + layout.y_area {
         return Err(format!("the x axis label needs {} of {}", pt(need), pt(plot_w)));
     }
-    let xt = ticks(&panel.x);
-    let (x0, x1) = (to_axis(&panel.x, panel.x.lo), to_axis(&panel.x, panel.x.hi));
-    let at = |v: f64| (v - x0) / (x1 - x0) * plot_w as f64;
-    for pair in xt.windows(2) {
-        let room = at(pair[1].0) - at(pair[0].0);
-        let need = (text_width(&pair[0].1, &print.text()) + text_width(&pair[1].1, &print.text())) as f64 / 2.0;
-        if need + u(2.0) as f64 > room {
-            return Err(format!(
-                "the x tick labels \"{}\" and \"{}\" overlap ({} apart, {} needed)",
-                pair[0].1,
-                pair[1].1,
-                pt(room as i32),
-                pt(need as i32)
-            ));
-        }
+    let xt = x_ticks(&panel.x, plot_w, print);
+    if let Some((i, room, need)) = x_collision(&panel.x, &xt, plot_w, print) {
+        return Err(format!(
+            "the x tick labels \"{}\" and \"{}\" overlap ({} apart, {} needed)",
+            xt[i].1,
+            xt[i + 1].1,
+            pt(room as i32),
+            pt(need as i32)
+        ));
     }
     let (left, col_w, _) = layout.legend;
     if left + col_w - u(ENTRY_GAP_BP) > width {
@@ -435,7 +454,7 @@ fn draw_panel<DB: DrawingBackend>(
         plot.draw(&Text::new(line.clone(), (x, layout.plot.1 / 2), rotated.clone()))?;
     }
 
-    let (xt, yt) = (ticks(&panel.x), ticks(&panel.y));
+    let (xt, yt) = (x_ticks(&panel.x, layout.plot.0, print), ticks(&panel.y));
     let (x0, x1) = (to_axis(&panel.x, panel.x.lo), to_axis(&panel.x, panel.x.hi));
     let (y0, y1) = (to_axis(&panel.y, panel.y.lo), to_axis(&panel.y, panel.y.hi));
     let mut chart = ChartBuilder::on(&plot)
@@ -611,10 +630,10 @@ mod tests {
     fn the_svg_is_the_declared_width_in_points_with_type_at_print_size() {
         crate::render::register_fonts().unwrap();
         for (width, pt) in [("column", "239pt"), ("text", "503pt")] {
-            let svg = svg("f", &figure("(a) A title", "y"), &style(width)).unwrap();
-            assert!(svg.starts_with(&format!("<svg width=\"{pt}\"")), "{}", &svg[..80]);
+            let out = svg("f", &figure("(a) A title", "y"), &style(width)).unwrap();
+            assert!(out.starts_with(&format!("<svg width=\"{pt}\"")), "{}", &out[..80]);
             // 8 TeX pt = 7.97 bp = 31.9 canvas units.
-            assert!(svg.contains("font-size=\"31.88"), "body text is not 8 pt");
+            assert!(out.contains("font-size=\"31.88"), "body text is not 8 pt");
         }
     }
 
@@ -622,12 +641,12 @@ mod tests {
     fn long_titles_wrap_and_text_that_cannot_fit_is_refused() {
         crate::render::register_fonts().unwrap();
         let long = "(a) A title long enough that half a column cannot hold it on one line";
-        let svg = svg("f", &figure(long, "y"), &style("column")).unwrap();
-        assert!(svg.matches("font-size=\"35.8").count() >= 4, "the title did not wrap");
+        let out = svg("f", &figure(long, "y"), &style("column")).unwrap();
+        assert!(out.matches("font-size=\"35.8").count() >= 4, "the title did not wrap");
         let word = "(a) Supercalifragilisticexpialidocious-and-then-some-more-letters";
         let err = svg("f", &figure(word, "y"), &style("column")).unwrap_err().to_string();
         assert!(err.contains("title") && err.contains("specs/style/paper.toml"), "{err}");
-        let label = "a y axis label far too long to stand beside a plot this short, even on two lines";
+        let label = "a y axis label far too long to stand beside a plot this short, even on two lines, since it goes on and on and on";
         assert!(svg("f", &figure("(a) t", label), &style("column")).is_err());
     }
 
