@@ -5,8 +5,9 @@
 CARGO  ?= cargo
 BIN    := target/release/mismatch
 IDS    := $(basename $(notdir $(wildcard specs/*.toml)))
-SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
-# The code every figure depends on: all of it but the other figures' simulations.
+SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock specs/style/paper.toml
+# The code every figure depends on (with the paper style, compiled in): all of it but
+# the other figures' simulations.
 SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs),$(SOURCES)) src/sim/mod.rs
 
 .PHONY: all figures test verify bench lint check robustness clean

@@ -60,9 +60,9 @@ fn main() {
                     mismatch::analysis::summarise(&observations).expect("analyse");
                 });
                 let built = e.build(&source, None).expect("build");
-                let svg = render::svg(&built.figure).expect("svg");
+                let svg = render::svg(e.id(), &built.figure).expect("svg");
                 let svg_t = time(RUNS, || {
-                    render::svg(&built.figure).expect("svg");
+                    render::svg(e.id(), &built.figure).expect("svg");
                 });
                 let png_t = time(RUNS, || {
                     render::png(&svg).expect("png");

@@ -200,7 +200,7 @@ pub fn provenance(built: &Built) -> String {
 pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
     let id = &built.header.id;
     let provenance = provenance(built);
-    let svg = render::svg_with_metadata(&render::svg(&built.figure)?, &provenance);
+    let svg = render::svg_with_metadata(&render::svg(&built.header.id, &built.figure)?, &provenance);
     let png = render::png_with_text(&render::png(&svg)?, "mismatch", &provenance);
     Ok(vec![
         OutputFile {

@@ -444,7 +444,7 @@ pub fn outputs(source: &Source, report: &CheckReport, results: &[CellResult]) ->
         return Ok(files);
     }
     let rows = tabulate(&claims.robustness, &claims.claims, results)?;
-    let svg = render::svg(&map_figure(&rows, &claims.robustness)?)?;
+    let svg = render::svg(&format!("robustness/{id}"), &map_figure(&rows, &claims.robustness)?)?;
     let provenance = format!(
         "robustness of figure={id}; maps={}; tool=mismatch {}",
         claims

@@ -19,8 +19,9 @@ pub const PALETTE: [(u8, u8, u8); 8] = [
 /// A multi-panel figure, laid out in a grid of `columns` columns.
 #[derive(Debug, Clone)]
 pub struct Figure {
-    /// Canvas size in SVG pixels. 760 px wide keeps 17 px text at about 5.5 pt when
-    /// the figure is printed one column (≈ 3.3 in) wide.
+    /// The layout's abstract size: only its aspect ratio is used, for figures the paper
+    /// style gives no explicit height. The printed width comes from the style
+    /// (`specs/style/paper.toml`), and the render stage lays the panels out at it.
     pub width: u32,
     pub height: u32,
     pub columns: usize,
@@ -28,8 +29,8 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// The paper's layout: 760 px wide (text stays legible printed one column wide),
-    /// panels in two columns, `height` px tall.
+    /// The paper's layout: panels in two columns on an abstract 760-wide canvas
+    /// `height` tall (its aspect ratio). The printed size is the paper style's.
     pub fn column_width(height: u32, panels: Vec<Panel>) -> Self {
         Figure {
             width: 760,

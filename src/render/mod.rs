@@ -1,5 +1,6 @@
 //! Stage 4: rendering. A [`Figure`] (panels, axes, series, built by each model from
-//! its summary) becomes SVG text with plotters, and the PNG is rasterised from that
+//! its summary) becomes SVG text with plotters, laid out at its printed size (the
+//! paper style, [`style`]: column or text width, type in points), and the PNG is rasterised from that
 //! same SVG with resvg and the PDF converted from it with svg2pdf, so all three agree.
 //!
 //! Fonts: DejaVu Sans, embedded in the binary (the `dejavu` crate), registered with
@@ -10,10 +11,12 @@ mod draw;
 mod figure;
 mod provenance;
 mod raster;
+pub mod style;
 
 pub use figure::{Axis, Figure, Mark, Panel, Series, PALETTE};
 pub use provenance::{png_with_text, svg_with_metadata};
 pub use raster::{pdf, png};
+pub use style::{Style, Width};
 
 use crate::error::Result;
 
@@ -29,8 +32,9 @@ pub fn register_fonts() -> Result<()> {
     .map_err(|_| crate::error::internal("the embedded DejaVu font did not load"))
 }
 
-/// The figure as SVG text (the canonical output).
-pub fn svg(figure: &Figure) -> Result<String> {
+/// Figure `id` as SVG text (the canonical output), laid out at the size the paper
+/// style (`specs/style/paper.toml`) declares for it.
+pub fn svg(id: &str, figure: &Figure) -> Result<String> {
     register_fonts()?;
-    draw::svg(figure)
+    draw::svg(id, figure, style::paper()?)
 }

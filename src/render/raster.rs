@@ -5,9 +5,8 @@ use crate::error::{internal, Result};
 use resvg::{tiny_skia, usvg};
 use std::sync::Arc;
 
-/// Pixels per SVG pixel in the PNG: 2 gives 1520 px across for a 760 px figure,
-/// sharp on screen and in print at column width.
-const SCALE: f32 = 2.0;
+/// CSS pixels per inch: usvg measures a tree in these, svg2pdf converts with it.
+const CSS_DPI: f32 = 96.0;
 
 fn options() -> usvg::Options<'static> {
     let mut db = usvg::fontdb::Database::new();
@@ -21,22 +20,52 @@ fn options() -> usvg::Options<'static> {
     opt
 }
 
-/// Rasterises SVG text to PNG bytes (IHDR, IDAT, IEND only: no time stamp).
+/// Rasterises SVG text to PNG bytes at the paper style's `png_dpi` pixels per inch of
+/// paper (the SVG says its printed size), with a pHYs chunk stating that resolution.
+/// Chunks: IHDR, pHYs, IDAT, IEND (no time stamp).
 pub fn png(svg: &str) -> Result<Vec<u8>> {
+    png_at(svg, super::style::paper()?.png_dpi)
+}
+
+/// [`png`] at `dpi` pixels per inch of paper.
+pub fn png_at(svg: &str, dpi: f64) -> Result<Vec<u8>> {
+    let scale = dpi as f32 / CSS_DPI;
     let tree = usvg::Tree::from_str(svg, &options()).map_err(|e| internal(format!("parsing our own SVG: {e}")))?;
     let size = tree.size();
     let (w, h) = (
-        (size.width() * SCALE).round() as u32,
-        (size.height() * SCALE).round() as u32,
+        (size.width() * scale).round() as u32,
+        (size.height() * scale).round() as u32,
     );
     let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(|| internal("empty figure"))?;
     pixmap.fill(tiny_skia::Color::WHITE);
     resvg::render(
         &tree,
-        tiny_skia::Transform::from_scale(SCALE, SCALE),
+        tiny_skia::Transform::from_scale(scale, scale),
         &mut pixmap.as_mut(),
     );
-    pixmap.encode_png().map_err(|e| internal(format!("encoding PNG: {e}")))
+    let png = pixmap
+        .encode_png()
+        .map_err(|e| internal(format!("encoding PNG: {e}")))?;
+    Ok(with_resolution(&png, dpi))
+}
+
+/// Adds a pHYs chunk (pixels per metre, both axes) right after the PNG's IHDR chunk, so
+/// a viewer or a print dialogue shows the figure at its printed size.
+fn with_resolution(png: &[u8], dpi: f64) -> Vec<u8> {
+    const AFTER_IHDR: usize = 8 + 4 + 4 + 13 + 4;
+    if png.len() < AFTER_IHDR || &png[12..16] != b"IHDR" {
+        return png.to_vec();
+    }
+    let per_metre = libm::round(dpi / 0.0254) as u32;
+    let mut chunk = Vec::with_capacity(21);
+    chunk.extend_from_slice(&9u32.to_be_bytes());
+    chunk.extend_from_slice(b"pHYs");
+    chunk.extend_from_slice(&per_metre.to_be_bytes());
+    chunk.extend_from_slice(&per_metre.to_be_bytes());
+    chunk.push(1); // unit: the metre
+    let crc = crc32fast::hash(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    [&png[..AFTER_IHDR], &chunk[..], &png[AFTER_IHDR..]].concat()
 }
 
 /// Converts SVG text to a vector PDF with the embedded font subset inside. svg2pdf
@@ -45,9 +74,9 @@ pub fn png(svg: &str) -> Result<Vec<u8>> {
 /// resource entries are sorted below. Tested: repeated runs give the same bytes.
 pub fn pdf(svg: &str) -> Result<Vec<u8>> {
     let tree = usvg::Tree::from_str(svg, &options()).map_err(|e| internal(format!("parsing our own SVG: {e}")))?;
-    // 96 SVG pixels to the inch: a 760 px figure is a 7.9 in page, scaled to the
-    // column by LaTeX's \includegraphics[width=\columnwidth].
-    let page = svg2pdf::PageOptions { dpi: 96.0 };
+    // The SVG states its size in points; usvg turns it into CSS pixels (96 to the
+    // inch), so the page is the figure's printed size.
+    let page = svg2pdf::PageOptions { dpi: CSS_DPI };
     let pdf = svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), page)
         .map_err(|e| internal(format!("writing PDF: {e}")))?;
     Ok(sort_resource_entries(pdf))
