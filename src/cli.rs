@@ -463,7 +463,11 @@ fn print_tallies(tallies: &[pipeline::Tally]) {
         println!("  {mark} {role}{} {}: {}", t.kind.name(), t.id, t.says);
         if t.seeds() > 1 {
             let (lo, mid, hi) = t.spread();
-            let verb = if t.role == pipeline::Role::Breaks { "fails" } else { "holds" };
+            let verb = if t.role == pipeline::Role::Breaks {
+                "fails"
+            } else {
+                "holds"
+            };
             println!(
                 "         {verb} at {} of {} seeds (needs {}); its number: median {mid:.4}, range {lo:.4} to {hi:.4}",
                 t.met(),
@@ -492,7 +496,12 @@ fn check(select: &Select, seeds: u32, set: &[(String, String)]) -> Result<()> {
         }
         print_tallies(&report.claims);
         for ko in &report.knockouts {
-            println!("  knock-out {}: {} (set {})", ko.id, ko.assumption, crate::spec::show_point(&ko.set));
+            println!(
+                "  knock-out {}: {} (set {})",
+                ko.id,
+                ko.assumption,
+                crate::spec::show_point(&ko.set)
+            );
             print_tallies(&ko.tallies);
         }
         if !report.all_hold() {
@@ -634,12 +643,10 @@ fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robust
             let (id, sha, cells) = robustness::parse_shard(&path, &text)?;
             match out.iter_mut().find(|(i, _, _)| *i == id) {
                 Some((_, s, all)) if *s == sha => all.extend(cells),
-                Some(_) => {
-                    return Err(Error::Input(format!(
-                        "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
-                        path.display()
-                    )))
-                }
+                Some(_) => return Err(Error::Input(format!(
+                    "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
+                    path.display()
+                ))),
                 None => out.push((id, sha, cells)),
             }
         }
@@ -688,7 +695,10 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
         println!("verified: {} robustness files identical to a fresh build", files.len());
         Ok(())
     } else {
-        Err(Error::Failed(format!("{bad} of {} robustness files do not match a fresh build", files.len())))
+        Err(Error::Failed(format!(
+            "{bad} of {} robustness files do not match a fresh build",
+            files.len()
+        )))
     }
 }
 

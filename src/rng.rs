@@ -111,7 +111,8 @@ pub fn seed_k(spec_seed: u64, k: u32) -> u64 {
     let digest = hasher.finalize();
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
-    u64::from_le_bytes(bytes)
+    // 63 bits: a seed goes back into the spec as a TOML integer, which is an i64.
+    u64::from_le_bytes(bytes) >> 1
 }
 
 /// The logistic function with `libm`.

@@ -48,7 +48,8 @@
 //! **Filters** (the arms): `no_filter` keeps every label; `length_filter` drops
 //! wrong-length labels; `self_consistency` (SECToR) keeps a label when two samples of
 //! the model agree; `majority_vote` (Lee) keeps it when `votes_needed` of `voters`
-//! separately trained models agree and its length is right; `oracle` keeps exactly the
+//! separately trained models agree and its length is right (`vote_only`: the same vote
+//! without the length check); `oracle` keeps exactly the
 //! right labels (a premise: it can learn nothing wrong). Answers that are compared have
 //! correlated errors: with probability `c` a problem is one they handle alike (all
 //! right, or all the same wrong answer, which passes the vote), otherwise each errs
