@@ -17,7 +17,7 @@ const LABELS: [(&str, &str, usize); 6] = [
 
 pub fn figure(p: &Params, s: &Summary) -> Result<Figure> {
     Ok(Figure::column_width(
-        1180,
+        1080,
         vec![
             panel_frontier(p, s)?,
             panel_accuracy(p, s)?,
@@ -29,13 +29,15 @@ pub fn figure(p: &Params, s: &Summary) -> Result<Figure> {
     ))
 }
 
-fn arm_series(s: &Summary, metric: &str, skip_oracle: bool) -> Result<Vec<Series>> {
+/// One series per arm; `legend` false for panels that reuse (a)'s colours unlabelled.
+fn arm_series(s: &Summary, metric: &str, skip_oracle: bool, legend: bool) -> Result<Vec<Series>> {
     let mut series = Vec::new();
     for (arm, label, color) in LABELS {
         if skip_oracle && arm == "oracle" {
             continue;
         }
         let mark = if arm == "oracle" { Mark::Dashed } else { Mark::Line };
+        let label = if legend { label } else { "" };
         series.push(Series::new(label, color, mark, s.expect_series(arm, metric)?));
     }
     Ok(series)
@@ -45,8 +47,8 @@ fn panel_frontier(p: &Params, s: &Summary) -> Result<Panel> {
     Ok(Panel {
         title: "(a) Frontier per round".into(),
         x: Axis::linear("round", 0.0, p.rounds as f64),
-        y: Axis::linear("frontier (digits, accuracy ≥ 0.99)", 0.0, p.max_length as f64),
-        series: arm_series(s, "frontier", false)?,
+        y: Axis::linear("frontier (digits)", 0.0, p.max_length as f64),
+        series: arm_series(s, "frontier", false, true)?,
         legend_columns: 2,
     })
 }
@@ -68,20 +70,20 @@ fn panel_accuracy(p: &Params, s: &Summary) -> Result<Panel> {
 
 fn panel_noise(p: &Params, s: &Summary) -> Result<Panel> {
     Ok(Panel {
-        title: "(c) Label noise of the kept data".into(),
+        title: "(c) Kept labels wrong (colours: a)".into(),
         x: Axis::linear("round", 0.0, p.rounds as f64),
         y: Axis::linear("share of kept labels wrong", 0.0, 1.0),
-        series: arm_series(s, "label_noise", true)?,
+        series: arm_series(s, "label_noise", true, false)?,
         legend_columns: 2,
     })
 }
 
 fn panel_anchor(p: &Params, s: &Summary) -> Result<Panel> {
     Ok(Panel {
-        title: format!("(d) Accuracy at {} digits (clean labels)", p.anchor_length),
+        title: format!("(d) Accuracy at {} digits (colours: a)", p.anchor_length),
         x: Axis::linear("round", 0.0, p.rounds as f64),
-        y: Axis::linear(&format!("accuracy at {} digits", p.anchor_length), 0.0, 1.0),
-        series: arm_series(s, "accuracy_at_anchor", false)?,
+        y: Axis::linear(&format!("exact-match accuracy, {} digits", p.anchor_length), 0.7, 1.0),
+        series: arm_series(s, "accuracy_at_anchor", false, false)?,
         legend_columns: 2,
     })
 }
@@ -98,7 +100,15 @@ fn panel_correlation(p: &Params, s: &Summary) -> Result<Panel> {
             0.0,
             p.max_length as f64,
         ),
-        series: vec![Series::new("majority vote 4/5", 0, Mark::Line, rows)],
+        series: vec![
+            Series::new("vote 4/5 + length check", 0, Mark::Line, rows),
+            Series::exact(
+                &format!("c = {} (the arms in a–d)", p.voter_correlation),
+                6,
+                Mark::Dotted,
+                [(p.voter_correlation, 0.0), (p.voter_correlation, p.max_length as f64)],
+            ),
+        ],
         legend_columns: 1,
     })
 }
@@ -114,7 +124,12 @@ fn panel_injection(p: &Params, s: &Summary) -> Result<Panel> {
             0.0,
             p.max_length as f64,
         ),
-        series: vec![Series::new("majority vote + injected noise", 0, Mark::Line, rows)],
+        series: vec![Series::new(
+            "vote 4/5 + length check, noise injected",
+            0,
+            Mark::Line,
+            rows,
+        )],
         legend_columns: 1,
     })
 }
