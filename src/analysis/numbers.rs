@@ -70,7 +70,8 @@ pub fn macros(figure_id: &str, summary: &Summary, claims: &[Claim]) -> Result<St
             camel(figure_id),
             camel(&claim.id),
             prose(value),
-            claim.says.replace('%', "\\%")
+            // One comment line whatever the text holds: a line break would end the comment.
+            claim.says.replace('%', "\\%").replace(|c: char| c.is_control(), " ")
         ));
     }
     Ok(out)
