@@ -128,6 +128,32 @@ pub fn figure_files(current: &Path, figures: &[(String, String, Vec<OutputFile>)
     all
 }
 
+/// Writes files given by full path as one set: the folder that holds them all is
+/// replaced by [`commit`] (with a plain `MANIFEST`), keeping its other files.
+pub fn write_all_atomically(files: &[(PathBuf, &[u8])]) -> Result<()> {
+    let Some((first, _)) = files.first() else { return Ok(()) };
+    let mut common = first.parent().unwrap_or(Path::new(".")).to_path_buf();
+    for (path, _) in files {
+        while !path.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    let mut relative: Vec<(String, Vec<u8>)> = Vec::new();
+    for (path, bytes) in files {
+        let rel = path
+            .strip_prefix(&common)
+            .map_err(|_| crate::error::internal(format!("{} is outside {}", path.display(), common.display())))?;
+        relative.push((rel.to_string_lossy().into_owned(), bytes.to_vec()));
+    }
+    commit(&common, Keep::Old, |current| {
+        let mut all = relative.clone();
+        all.push(plain_manifest(Some(current), &relative));
+        Ok(all)
+    })
+}
+
 /// A `MANIFEST` for a folder of plain files (shards, a sweep's table): the old one's
 /// entries (if `current` has one) with these files' hashes added.
 pub fn plain_manifest(current: Option<&Path>, files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
