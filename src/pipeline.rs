@@ -263,3 +263,30 @@ pub fn check(source: &Source, built: &Built) -> Result<CheckReport> {
         breaks,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_break_a_csv_row_are_refused() {
+        let source = Source {
+            path: "specs/x.toml".into(),
+            text: String::new(),
+            overrides: Vec::new(),
+        };
+        let mut ok = Observations::default();
+        ok.push("small/free", "turn accuracy", 1.0, 0, 0.5);
+        assert!(check_names(&source, &ok).is_ok());
+        for bad in ["x,y", "two\nlines", "say \"hi\"", "back\\slash", ""] {
+            let mut obs = Observations::default();
+            obs.push(bad, "m", 1.0, 0, 0.5);
+            let err = check_names(&source, &obs).unwrap_err().to_string();
+            assert!(
+                err.contains("specs/x.toml") && err.contains("break the CSV"),
+                "{bad}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+}

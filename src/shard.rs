@@ -394,14 +394,19 @@ fn union(figure: &str, mut files: Vec<(PathBuf, ShardFile)>) -> Result<(Source, 
                 tool()
             )));
         }
-        let mut keys = f.observations.keys.clone();
-        let mut first_keys = first.observations.keys.clone();
-        keys.sort();
-        first_keys.sort();
+        // Shard 0 alone holds replicate 0, and with it the rows every shard makes alike
+        // (exact curves): so every shard's arms and metrics are among shard 0's, and the
+        // ones shard 0 measures on other replicates are in every shard.
+        let keys = &f.observations.keys;
+        let first_keys = &first.observations.keys;
+        let replicated: std::collections::BTreeSet<&(String, String)> = (0..first.observations.len())
+            .filter(|&i| first.observations.replicate[i] > 0)
+            .map(|i| &first_keys[first.observations.key[i] as usize])
+            .collect();
         if let Some((arm, metric)) = keys
             .iter()
             .find(|k| !first_keys.contains(k))
-            .or_else(|| first_keys.iter().find(|k| !keys.contains(k)))
+            .or_else(|| replicated.iter().copied().find(|k| !keys.contains(k)))
         {
             return Err(mismatch(
                 path,

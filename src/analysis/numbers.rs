@@ -64,9 +64,8 @@ pub fn headline(summary: &Summary, claim: &Claim) -> Result<f64> {
 pub fn macros(figure_id: &str, summary: &Summary, claims: &[Claim]) -> Result<String> {
     let mut out = format!("% {figure_id}\n");
     for claim in claims {
-        let value = headline(summary, claim).map_err(|e| {
-            crate::error::Error::Input(format!("figure `{figure_id}`: claim `{}`: {e}", claim.id))
-        })?;
+        let value = headline(summary, claim)
+            .map_err(|e| crate::error::Error::Input(format!("figure `{figure_id}`: claim `{}`: {e}", claim.id)))?;
         out.push_str(&format!(
             "\\newcommand{{\\{}{}}}{{{}}} % {}\n",
             camel(figure_id),
