@@ -13,6 +13,7 @@ pub mod output;
 pub mod pipeline;
 pub mod render;
 pub mod rng;
+pub mod robustness;
 pub mod shard;
 pub mod sim;
 pub mod spec;

@@ -147,7 +147,8 @@ pub fn write_all_atomically(files: &[(PathBuf, &[u8])]) -> Result<()> {
             .map_err(|_| crate::error::internal(format!("{} is outside {}", path.display(), common.display())))?;
         relative.push((rel.to_string_lossy().into_owned(), bytes.to_vec()));
     }
-    commit(&common, Keep::Old, |current| {
+    let inside_an_output_folder = common.parent().is_some_and(|p| p.join(manifest::FILE_NAME).is_file());
+    commit_with(&common, Keep::Old, !inside_an_output_folder, |current| {
         let mut all = relative.clone();
         all.push(plain_manifest(Some(current), &relative));
         Ok(all)
@@ -272,6 +273,17 @@ fn checked_relative(rel: &str) -> Result<&Path> {
 /// `compose` gets the current folder (read under the lock) and returns the new files
 /// relative to it; with `Keep::Old` the current files it does not replace are kept.
 pub fn commit(dir: &Path, keep: Keep, compose: impl FnOnce(&Path) -> Result<Vec<(String, Vec<u8>)>>) -> Result<()> {
+    commit_with(dir, keep, true, compose)
+}
+
+/// [`commit`]; `guard` refuses a non-empty folder without a `MANIFEST` (off for a
+/// folder inside an output folder, which the tool owns).
+fn commit_with(
+    dir: &Path,
+    keep: Keep,
+    guard: bool,
+    compose: impl FnOnce(&Path) -> Result<Vec<(String, Vec<u8>)>>,
+) -> Result<()> {
     let (parent, name) = split(dir)?;
     let target = parent.join(&name);
     let _lock = lock(dir, true)?;
@@ -286,7 +298,7 @@ pub fn commit(dir: &Path, keep: Keep, compose: impl FnOnce(&Path) -> Result<Vec<
         }
         Ok(_) => {
             let mut entries = fs::read_dir(&target).map_err(|e| Error::io("read the folder", &target, e))?;
-            if entries.next().is_some() && !target.join(manifest::FILE_NAME).is_file() {
+            if guard && entries.next().is_some() && !target.join(manifest::FILE_NAME).is_file() {
                 return Err(Error::Input(format!(
                     "--out {}: the folder holds files but no MANIFEST, so it is not an output folder of mismatch and will not be replaced. Fix: choose a new or empty folder",
                     clip(&dir.display().to_string())
