@@ -756,10 +756,12 @@ fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robust
             let (id, sha, cells) = robustness::parse_shard(&path, &text)?;
             match out.iter_mut().find(|(i, _, _)| *i == id) {
                 Some((_, s, all)) if *s == sha => all.extend(cells),
-                Some(_) => return Err(Error::Input(format!(
+                Some(_) => {
+                    return Err(Error::Input(format!(
                     "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
                     path.display()
-                ))),
+                )))
+                }
                 None => out.push((id, sha, cells)),
             }
         }
@@ -771,7 +773,10 @@ fn tables(select: &Select) -> Result<()> {
     for source in sources(select)? {
         let experiment = pipeline::declared(&source)?;
         let claims = experiment.claims_of(&source)?;
-        print!("{}", crate::tables::markdown(experiment.id(), &claims));
+        std::io::stdout()
+            .lock()
+            .write_all(crate::tables::markdown(experiment.id(), &claims).as_bytes())
+            .map_err(stream_error)?;
     }
     Ok(())
 }

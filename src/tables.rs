@@ -17,7 +17,9 @@ pub fn markdown(id: &str, claims: &Claims) -> String {
     for c in &claims.claims {
         out.push_str(&format!("| `{}` | {} | {} |\n", c.id, c.kind.name(), cell(&c.says)));
     }
-    out.push_str("\n| knock-out: the assumption it removes | set | findings it breaks | must survive |\n|---|---|---|---|\n");
+    out.push_str(
+        "\n| knock-out: the assumption it removes | set | findings it breaks | must survive |\n|---|---|---|---|\n",
+    );
     for k in &claims.knockouts {
         let list = |ids: &[String]| {
             if ids.is_empty() {
