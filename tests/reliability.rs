@@ -565,7 +565,9 @@ fn a_sweep_with_colliding_points_is_refused_before_simulating() {
         let t = std::time::Instant::now();
         let o = mismatch(&["sweep", s(&file), "--out", s(&dir.join("out"))]);
         if grid.contains("[1, 2]") {
-            assert!(o.status.success(), "{}", stderr(&o));
+            // Distinct points run (3 replicates may fail claims: exit 1, still written).
+            assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+            assert!(dir.join("out/sweep.csv").exists());
             continue;
         }
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
