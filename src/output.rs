@@ -161,7 +161,7 @@ pub fn plain_manifest(current: Option<&Path>, files: &[(String, Vec<u8>)]) -> (S
     let mut manifest = current
         .and_then(|dir| fs::read_to_string(dir.join(manifest::FILE_NAME)).ok())
         .and_then(|text| Manifest::parse(&text).ok())
-        .unwrap_or_else(Manifest::new);
+        .unwrap_or_default();
     manifest.tool = Manifest::new().tool;
     for (path, bytes) in files {
         manifest.files.insert(path.clone(), manifest::sha256_hex(bytes));
@@ -222,25 +222,31 @@ pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock> {
     let (parent, _) = split(dir)?;
     fs::create_dir_all(&parent).map_err(|e| Error::io("create the folder", &parent, e))?;
     let file = fs::File::open(&parent).map_err(|e| Error::io("open the folder", &parent, e))?;
-    let attempt = if exclusive {
-        file.try_lock()
-    } else {
-        file.try_lock_shared()
-    };
-    match attempt {
+    let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    match flock(&file, mode | libc::LOCK_NB) {
         Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
             crate::cli::note(&format!(
                 "waiting: another mismatch process is writing {} (lock on {}) …",
                 dir.display(),
                 parent.display()
             ));
-            let waited = if exclusive { file.lock() } else { file.lock_shared() };
-            waited.map_err(|e| Error::io("lock the folder", &parent, e))?;
+            flock(&file, mode).map_err(|e| Error::io("lock the folder", &parent, e))?;
         }
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock the folder", &parent, e)),
+        Err(e) => return Err(Error::io("lock the folder", &parent, e)),
     }
     Ok(Lock(file))
+}
+
+/// `flock(2)` on an open file or folder; released when the file is closed.
+fn flock(file: &fs::File, operation: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `file` is open for the whole call; flock only reads the descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// The parent and the name of an output folder, symlinks resolved.
