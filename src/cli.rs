@@ -9,11 +9,15 @@ use crate::spec::{parse_override, Source};
 use crate::sweep::{self, Sweep};
 use crate::{output, robustness, verify};
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 a claim failed (check) or an output differs (verify); \
-2 bad input (spec, option, override) or an I/O failure, with nothing overwritten.";
+2 bad input (spec, option, override) or an I/O failure, with nothing overwritten; \
+141 standard output was closed by its reader (e.g. `| head`).";
+
+/// More worker threads than this only slow the replicates down (each has its stream).
+pub const MAX_THREADS: u16 = 64;
 
 /// Regenerates, bit for bit, every figure of the paper on self-correction under
 /// distribution mismatch. Each figure is a pure function of its spec (specs/ID.toml)
@@ -166,7 +170,7 @@ pub struct Select {
 #[derive(Debug, ClapArgs)]
 pub struct Threads {
     /// Worker threads for the replicates [default: all cores]. Outputs do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
     pub threads: Option<u16>,
 }
 
@@ -224,10 +228,46 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             Ok(())
         }),
     };
+    let outcome = outcome.and_then(|()| std::io::stdout().flush().map_err(stream_error));
     outcome.map_err(|e| {
-        eprintln!("error: {e}");
+        if !matches!(e, Error::Closed) {
+            note(&format!("error: {}", one_line(&e.to_string())));
+        }
         e.exit_code()
     })
+}
+
+/// An error message as one line of at most about 1000 characters: line breaks become
+/// spaces and an overlong middle (an echoed value) is cut, keeping the `Fix:` at the end.
+pub fn one_line(message: &str) -> String {
+    let flat: Vec<char> = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if flat.len() <= 1000 {
+        return flat.into_iter().collect();
+    }
+    let head: String = flat[..500].iter().collect();
+    let tail: String = flat[flat.len() - 400..].iter().collect();
+    format!("{head} […{} characters cut…] {tail}", flat.len() - 900)
+}
+
+/// A failed write to standard output: its reader went away (end quietly) or it is full.
+fn stream_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Error::Closed
+    } else {
+        Error::io("write", Path::new("<standard output>"), e)
+    }
+}
+
+/// Prints a line on standard output; a closed or full stream is an error, never a panic.
+fn say(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").map_err(stream_error)
+}
+
+/// Prints a line on standard error; if that stream is closed or full there is no one to
+/// tell, and the exit code still says what happened.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 fn with_threads(threads: &Threads, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
@@ -255,7 +295,16 @@ fn sources(select: &Select) -> Result<Vec<Source>> {
     };
     for id in &ids {
         pipeline::find(id)?;
-        out.push(Source::read(&spec_path(&select.specs, id))?);
+        let source = Source::read(&spec_path(&select.specs, id))?;
+        let declared = source.id()?;
+        if &declared != id {
+            return Err(Error::Input(format!(
+                "{}: key `id`: says `{}`, but the file is the spec of `{id}`. Fix: set id = \"{id}\", or pass the file with --spec",
+                source.path.display(),
+                output::clip(&declared)
+            )));
+        }
+        out.push(source);
     }
     for path in &select.spec_files {
         out.push(Source::read(path)?);
@@ -299,14 +348,14 @@ fn build_one(source: &Source) -> Result<Built> {
 fn list(specs: &Path, ids_only: bool) -> Result<()> {
     for e in pipeline::experiments() {
         if ids_only {
-            println!("{}", e.id());
+            say(e.id())?;
             continue;
         }
         let (title, claim) = match Source::read(&spec_path(specs, e.id())).and_then(|s| header_text(&s)) {
             Ok(tc) => tc,
             Err(_) => ("(spec missing or invalid)".to_string(), String::new()),
         };
-        println!("{}\n  {title}\n  {claim}", e.id());
+        say(&format!("{}\n  {title}\n  {claim}", e.id()))?;
     }
     Ok(())
 }
@@ -318,12 +367,21 @@ fn header_text(source: &Source) -> Result<(String, String)> {
 }
 
 fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) -> Result<()> {
-    let out = out.unwrap_or_else(|| PathBuf::from(if set.is_empty() { output::COMMITTED } else { "out" }));
+    let sources = sources(select)?;
+    let edited = edited_specs(select, &sources);
+    let committed = set.is_empty() && edited.is_none();
+    let out = out.unwrap_or_else(|| PathBuf::from(if committed { output::COMMITTED } else { "out" }));
     if !set.is_empty() {
         output::refuse_committed(&out, "--set changes the spec")?;
     }
+    if let Some(path) = edited {
+        output::refuse_committed(
+            &out,
+            &format!("--spec {} is not the committed spec of its figure", output::clip(&path)),
+        )?;
+    }
     let mut figures = Vec::new();
-    for source in sources(select)? {
+    for source in sources {
         let source = source.with_overrides(set);
         let built = build_one(&source)?;
         let files = pipeline::render_outputs(&built)?;
@@ -332,18 +390,42 @@ fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) 
     output::write_figures(&out, &figures)?;
     for (id, _, files) in &figures {
         let names: Vec<String> = files.iter().map(|f| out.join(&f.path).display().to_string()).collect();
-        eprintln!("{id}: wrote {}", names.join(", "));
+        note(&format!("{id}: wrote {}", names.join(", ")));
     }
     Ok(())
+}
+
+/// The first `--spec` file whose text is not the committed `specs/ID.toml` of the figure
+/// it declares: its outputs are not the paper's figures.
+fn edited_specs(select: &Select, sources: &[Source]) -> Option<String> {
+    let given = &sources[sources.len() - select.spec_files.len()..];
+    given.iter().find_map(|source| {
+        let committed = source
+            .id()
+            .ok()
+            .filter(|id| pipeline::find(id).is_ok())
+            .and_then(|id| std::fs::read_to_string(spec_path(Path::new("specs"), &id)).ok());
+        (committed.as_deref() != Some(source.text.as_str())).then(|| source.path.display().to_string())
+    })
 }
 
 /// The raw observations of one shard of each selected figure, for `mismatch merge`.
 fn run_shard(select: &Select, out: Option<PathBuf>, set: &[(String, String)], part: Shard) -> Result<()> {
     let out = out.unwrap_or_else(|| PathBuf::from("shards"));
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    output::refuse_committed(&out, "shard files are raw observations, not figures")?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for source in sources(select)? {
         let source = source.with_overrides(set);
         let experiment = pipeline::declared(&source)?;
+        experiment.validate(&source)?;
+        let replicates = source.replicates()?;
+        if part.count > replicates.min(shard::MAX_SHARDS) {
+            return Err(Error::Input(format!(
+                "--shard {part}: {} has {replicates} replicates, so at most {} shards (each needs one replicate). Fix: use fewer shards",
+                source.path.display(),
+                replicates.min(shard::MAX_SHARDS)
+            )));
+        }
         let pb = progress_bar(experiment.id());
         let observations = experiment.observe(&source, part, pb.clone());
         if let Some(pb) = pb {
@@ -356,12 +438,15 @@ fn run_shard(select: &Select, out: Option<PathBuf>, set: &[(String, String)], pa
             source,
             observations: observations?.only(part),
         };
-        files.push((out.join(shard::file_name(&file.figure, part)), shard::render(&file)?));
+        files.push((shard::file_name(&file.figure, part), shard::render(&file)?.into_bytes()));
     }
-    let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, t)| (p.clone(), t.as_bytes())).collect();
-    output::write_all_atomically(&refs)?;
-    for (path, _) in &files {
-        eprintln!("wrote {}", path.display());
+    output::commit(&out, output::Keep::Old, |current| {
+        let mut all = files.clone();
+        all.push(output::plain_manifest(Some(current), &files));
+        Ok(all)
+    })?;
+    for (name, _) in &files {
+        note(&format!("wrote {}", out.join(name).display()));
     }
     Ok(())
 }
@@ -387,7 +472,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     output::write_figures(out, &figures)?;
     for (id, _, files) in &figures {
-        eprintln!("{id}: merged into {} files in {}", files.len(), out.display());
+        note(&format!("{id}: merged into {} files in {}", files.len(), out.display()));
     }
     Ok(())
 }
@@ -405,17 +490,30 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
     output::refuse_committed(&out, "a sweep changes the spec")?;
     let base = Source::read(&spec_path(specs, experiment.id()))?;
     let points = sweep.points();
+    let mut names: Vec<(String, String)> = points
+        .iter()
+        .map(|p| (sweep::folder_name(p).to_lowercase(), sweep::folder_name(p)))
+        .collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::Input(format!(
+            "{}: the grid has two points with the folder `{}`{}. Fix: list each value once, written one way (e.g. 5.0 or 5, not both)",
+            file.display(),
+            output::clip(&w[0].1),
+            if w[0].1 == w[1].1 { String::new() } else { format!(" (and `{}`)", output::clip(&w[1].1)) }
+        )));
+    }
     for point in &points {
         experiment
             .validate(&base.clone().with_overrides(point))
             .map_err(|e| Error::Input(format!("{}: point {}: {e}", file.display(), sweep::folder_name(point))))?;
     }
-    let mut staged = Vec::new();
+    let mut staged: Vec<(String, Vec<u8>)> = Vec::new();
     let mut table: Vec<(String, Vec<(String, bool)>)> = Vec::new();
     let mut failing = 0;
     for (k, point) in points.iter().enumerate() {
         let name = sweep::folder_name(point);
-        eprintln!("[{}/{}] {name}", k + 1, points.len());
+        note(&format!("[{}/{}] {name}", k + 1, points.len()));
         let source = base.clone().with_overrides(point);
         let built = build_one(&source)?;
         let report = pipeline::check(&source, 1)?;
@@ -436,18 +534,23 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
         }
         failing += usize::from(!report.all_hold());
         let files = pipeline::render_outputs(&built)?;
-        staged.extend(output::stage_figures(
-            &out.join(&name),
+        let point = output::figure_files(
+            Path::new("/nonexistent/mismatch-sweep-point"),
             &[(built.header.id.clone(), built.spec_sha256.clone(), files)],
-        ));
+        );
+        staged.extend(point.into_iter().map(|(rel, bytes)| (format!("{name}/{rel}"), bytes)));
         table.push((name, columns));
     }
     let csv = sweep.table(&points, &table);
-    print!("{csv}");
-    staged.push((out.join("sweep.csv"), csv.into_bytes()));
-    let refs: Vec<(PathBuf, &[u8])> = staged.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
-    output::write_all_atomically(&refs)?;
-    eprintln!("wrote {} points to {}", points.len(), out.display());
+    staged.push(("sweep.csv".to_string(), csv.clone().into_bytes()));
+    let top = output::plain_manifest(None, &[("sweep.csv".to_string(), csv.clone().into_bytes())]);
+    staged.push(top);
+    output::commit(&out, output::Keep::Nothing, |_| Ok(staged))?;
+    note(&format!("wrote {} points to {}", points.len(), out.display()));
+    std::io::stdout()
+        .lock()
+        .write_all(csv.as_bytes())
+        .map_err(stream_error)?;
     if failing > 0 {
         return Err(Error::Failed(format!(
             "a claim or knock-out failed at {failing} of {} points (see {}/sweep.csv)",
@@ -458,7 +561,7 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_tallies(tallies: &[pipeline::Tally]) {
+fn print_tallies(tallies: &[pipeline::Tally]) -> Result<()> {
     for t in tallies {
         let mark = if t.passes() { "PASS" } else { "FAIL" };
         let role = match t.role {
@@ -466,7 +569,7 @@ fn print_tallies(tallies: &[pipeline::Tally]) {
             pipeline::Role::Breaks => "breaks ",
             pipeline::Role::Survives => "survives ",
         };
-        println!("  {mark} {role}{} {}: {}", t.kind.name(), t.id, t.says);
+        say(&format!("  {mark} {role}{} {}: {}", t.kind.name(), t.id, t.says))?;
         if t.seeds() > 1 {
             let (lo, mid, hi) = t.spread();
             let verb = if t.role == pipeline::Role::Breaks {
@@ -474,15 +577,16 @@ fn print_tallies(tallies: &[pipeline::Tally]) {
             } else {
                 "holds"
             };
-            println!(
+            say(&format!(
                 "         {verb} at {} of {} seeds (needs {}); its number: median {mid:.4}, range {lo:.4} to {hi:.4}",
                 t.met(),
                 t.seeds(),
                 t.required()
-            );
+            ))?;
         }
-        println!("         seed 0: {}", t.detail);
+        say(&format!("         seed 0: {}", t.detail))?;
     }
+    Ok(())
 }
 
 fn check(select: &Select, seeds: u32, set: &[(String, String)]) -> Result<()> {
@@ -490,25 +594,25 @@ fn check(select: &Select, seeds: u32, set: &[(String, String)]) -> Result<()> {
     for source in sources(select)? {
         let source = source.with_overrides(set);
         let report = pipeline::check(&source, seeds)?;
-        println!("{}: {}", report.id, report.claim);
+        say(&format!("{}: {}", report.id, report.claim))?;
         if report.seeds.len() > 1 {
             let shown: Vec<String> = report.seeds.iter().take(4).map(|s| s.to_string()).collect();
-            println!(
+            say(&format!(
                 "  {} seeds: {}{} (seed 0 is the spec's)",
                 report.seeds.len(),
                 shown.join(", "),
                 if report.seeds.len() > 4 { ", …" } else { "" }
-            );
+            ))?;
         }
-        print_tallies(&report.claims);
+        print_tallies(&report.claims)?;
         for ko in &report.knockouts {
-            println!(
+            say(&format!(
                 "  knock-out {}: {} (set {})",
                 ko.id,
                 ko.assumption,
                 crate::spec::show_point(&ko.set)
-            );
-            print_tallies(&ko.tallies);
+            ))?;
+            print_tallies(&ko.tallies)?;
         }
         if !report.all_hold() {
             let bad: Vec<String> = report
@@ -557,7 +661,10 @@ fn robustness(
     for source in sources(select)? {
         let source = source.with_overrides(set);
         let experiment = pipeline::declared(&source)?;
-        eprintln!("{}: checking claims and knock-outs at {seeds} seeds", experiment.id());
+        note(&format!(
+            "{}: checking claims and knock-outs at {seeds} seeds",
+            experiment.id()
+        ));
         let report = pipeline::check(&source, seeds)?;
         let results = match merged.iter().find(|(id, _, _)| id == experiment.id()) {
             Some((_, sha, results)) => {
@@ -572,7 +679,7 @@ fn robustness(
             }
             None => robustness::run_cells(&source, Shard::ALL, |k, n| {
                 if k == 1 || k == n || k % 10 == 0 {
-                    eprintln!("{}: map cell {k}/{n}", experiment.id());
+                    note(&format!("{}: map cell {k}/{n}", experiment.id()));
                 }
             })?,
         };
@@ -587,7 +694,7 @@ fn robustness(
     files.push((out.join(output::NUMBERS), numbers.into_bytes()));
     let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     output::write_all_atomically(&refs)?;
-    eprintln!("wrote {} files to {}", files.len(), out.display());
+    note(&format!("wrote {} files to {}", files.len(), out.display()));
     if failed.is_empty() {
         Ok(())
     } else {
@@ -629,7 +736,7 @@ fn robustness_shard(select: &Select, out: Option<PathBuf>, set: &[(String, Strin
     let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     output::write_all_atomically(&refs)?;
     for (p, _) in &files {
-        eprintln!("wrote {}", p.display());
+        note(&format!("wrote {}", p.display()));
     }
     Ok(())
 }
@@ -649,10 +756,12 @@ fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robust
             let (id, sha, cells) = robustness::parse_shard(&path, &text)?;
             match out.iter_mut().find(|(i, _, _)| *i == id) {
                 Some((_, s, all)) if *s == sha => all.extend(cells),
-                Some(_) => return Err(Error::Input(format!(
+                Some(_) => {
+                    return Err(Error::Input(format!(
                     "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
                     path.display()
-                ))),
+                )))
+                }
                 None => out.push((id, sha, cells)),
             }
         }
@@ -664,7 +773,10 @@ fn tables(select: &Select) -> Result<()> {
     for source in sources(select)? {
         let experiment = pipeline::declared(&source)?;
         let claims = experiment.claims_of(&source)?;
-        print!("{}", crate::tables::markdown(experiment.id(), &claims));
+        std::io::stdout()
+            .lock()
+            .write_all(crate::tables::markdown(experiment.id(), &claims).as_bytes())
+            .map_err(stream_error)?;
     }
     Ok(())
 }
@@ -687,7 +799,10 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| Error::Failed(format!("{}: no seed count in its first row", table.display())))?;
         let source = Source::read(&spec_path(specs, e.id()))?;
-        eprintln!("{}: rebuilding the robustness outputs at {seeds} seeds", e.id());
+        note(&format!(
+            "{}: rebuilding the robustness outputs at {seeds} seeds",
+            e.id()
+        ));
         let report = pipeline::check(&source, seeds)?;
         let results = robustness::run_cells(&source, Shard::ALL, |_, _| {})?;
         for f in robustness::outputs(&source, &report, &results)? {
@@ -704,10 +819,13 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
             Err(_) => "missing",
         };
         bad += usize::from(verdict != "ok");
-        println!("{verdict:<9} {}", path.display());
+        say(&format!("{verdict:<9} {}", path.display()))?;
     }
     if bad == 0 {
-        println!("verified: {} robustness files identical to a fresh build", files.len());
+        say(&format!(
+            "verified: {} robustness files identical to a fresh build",
+            files.len()
+        ))?;
         Ok(())
     } else {
         Err(Error::Failed(format!(
@@ -718,6 +836,12 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
 }
 
 fn verify(figures: &Path, specs: &Path) -> Result<()> {
+    if !figures.is_dir() {
+        return Err(Error::Input(format!(
+            "--figures {}: no such folder. Fix: name the folder `mismatch run` wrote (default: figures)",
+            output::clip(&figures.display().to_string())
+        )));
+    }
     let mut rebuilt: Vec<OutputFile> = Vec::new();
     let mut manifest = Manifest::new();
     for e in pipeline::experiments() {
@@ -744,7 +868,11 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         path: output::NUMBERS.to_string(),
         bytes: numbers.into_bytes(),
     });
-    let verdicts = verify::compare(figures, &rebuilt, &manifest);
+    let verdicts = {
+        // Read under the writers' lock, shared: never half of a set being replaced.
+        let _lock = output::lock(figures, false)?;
+        verify::compare(figures, &rebuilt, &manifest)
+    };
     let mut bad = 0;
     for (path, verdict) in &verdicts {
         let line = match verdict {
@@ -756,17 +884,20 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         if *verdict != verify::Verdict::Ok {
             bad += 1;
         }
-        println!(
+        say(&format!(
             "{:<9} {}",
             line.split(':').next().unwrap_or(""),
             figures.join(path).display()
-        );
+        ))?;
         if let verify::Verdict::Differs(how) = verdict {
-            println!("          {how}");
+            say(&format!("          {how}"))?;
         }
     }
     if bad == 0 {
-        println!("verified: {} files identical to a fresh build", verdicts.len());
+        say(&format!(
+            "verified: {} files identical to a fresh build",
+            verdicts.len()
+        ))?;
         Ok(())
     } else {
         Err(Error::Failed(format!(

@@ -5,9 +5,14 @@
 //! | 0    | success: outputs written, every claim holds, every file verified |
 //! | 1    | a claim failed (`check`) or an output differs from the manifest (`verify`) |
 //! | 2    | bad input (spec, option, override) or an I/O failure; nothing was overwritten |
+//! | 141  | the reader of stdout went away (`mismatch list \| head -1`): ended quietly |
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The exit code of a process whose standard output was closed: 128 + SIGPIPE, what a
+/// shell reports for a command stopped by a closed pipe.
+pub const CLOSED_STREAM: i32 = 141;
 
 /// Everything that can stop a command.
 #[derive(Debug)]
@@ -23,6 +28,8 @@ pub enum Error {
     },
     /// A claim did not hold or an output did not verify: the report was already printed.
     Failed(String),
+    /// Standard output was closed by its reader (a pipe into `head`): end quietly.
+    Closed,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +48,7 @@ impl Error {
         match self {
             Error::Failed(_) => 1,
             Error::Input(_) | Error::Io { .. } => 2,
+            Error::Closed => CLOSED_STREAM,
         }
     }
 }
@@ -49,11 +57,15 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Input(msg) | Error::Failed(msg) => f.write_str(msg),
-            Error::Io { action, path, source } => write!(
-                f,
-                "cannot {action} {}: {source}. Fix: check that the path exists and is writable.",
-                path.display()
-            ),
+            Error::Closed => f.write_str("standard output was closed"),
+            Error::Io { action, path, source } => {
+                let fix = match source.kind() {
+                    std::io::ErrorKind::InvalidData => "give a UTF-8 text file (the file mismatch wrote, unedited)",
+                    std::io::ErrorKind::StorageFull => "free space on the disk (the old outputs are intact)",
+                    _ => "check that the path exists and is writable",
+                };
+                write!(f, "cannot {action} {}: {source}. Fix: {fix}.", path.display())
+            }
         }
     }
 }

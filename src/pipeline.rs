@@ -89,7 +89,9 @@ impl<M: Model + Sync> Experiment for Entry<M> {
     fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations> {
         let spec = Self::load(source)?;
         let runner = Runner::new(spec.header.seed, spec.header.replicates, progress).sharded(shard);
-        Ok(M::simulate(&spec.params, &runner))
+        let observations = M::simulate(&spec.params, &runner);
+        check_names(source, &observations)?;
+        Ok(observations)
     }
 
     fn assemble(&self, source: &Source, observations: &Observations) -> Result<Built> {
@@ -133,6 +135,27 @@ impl<M: Model + Sync> Experiment for Entry<M> {
             robustness: spec.robustness,
         })
     }
+}
+
+/// Arm and metric names reach CSV rows, shard files and SVG text, and some come from the
+/// spec (scale names): no `,`, `"`, `\\` or control characters, at most 200 characters.
+fn check_names(source: &Source, observations: &Observations) -> Result<()> {
+    for (arm, metric) in &observations.keys {
+        for name in [arm, metric] {
+            let bad = name.is_empty()
+                || name.chars().count() > 200
+                || name.contains([',', '"', '\\'])
+                || name.chars().any(|c| c.is_control());
+            if bad {
+                return Err(Error::Input(format!(
+                    "{}: the name `{}` (an arm, metric or scale name from [params]) is empty, longer than 200 characters, or holds a comma, quote, backslash or line break, which would break the CSV. Fix: use letters, digits, spaces and `_-/.` in names",
+                    source.path.display(),
+                    crate::output::clip(&name.replace(|c: char| c.is_control(), "?"))
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every figure, in paper order.
@@ -409,4 +432,31 @@ pub fn check(source: &Source, n: u32) -> Result<CheckReport> {
         claims: main,
         knockouts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_break_a_csv_row_are_refused() {
+        let source = Source {
+            path: "specs/x.toml".into(),
+            text: String::new(),
+            overrides: Vec::new(),
+        };
+        let mut ok = Observations::default();
+        ok.push("small/free", "turn accuracy", 1.0, 0, 0.5);
+        assert!(check_names(&source, &ok).is_ok());
+        for bad in ["x,y", "two\nlines", "say \"hi\"", "back\\slash", ""] {
+            let mut obs = Observations::default();
+            obs.push(bad, "m", 1.0, 0, 0.5);
+            let err = check_names(&source, &obs).unwrap_err().to_string();
+            assert!(
+                err.contains("specs/x.toml") && err.contains("break the CSV"),
+                "{bad}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
 }

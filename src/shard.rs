@@ -18,7 +18,13 @@
 //! arm,metric,x,replicate,value
 //! small/free,turn_accuracy,1.0,1,1.0
 //! # rows: 1                               (closes the file: a truncated shard is refused)
+//! # digest: <sha256 of every line above>
 //! ```
+//!
+//! `merge` trusts nothing in a shard: the digest must match (so must the tool version,
+//! spec and overrides of every shard), every value must be finite, each shard must hold
+//! exactly the replicates it owns (`0 <= r < replicates`, `r mod n = i`), no row twice,
+//! and every shard the same arms and metrics. A refusal names the file and the line.
 //!
 //! Numbers are written in Rust's shortest round-trip form, so reading them back gives
 //! the very bits that were computed.
@@ -32,6 +38,10 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "# mismatch shard: raw observations of one shard; assemble with `mismatch merge`.";
 const COLUMNS: &str = "arm,metric,x,replicate,value";
+
+/// More shards than this is a mistake (each must hold at least one replicate, and
+/// `merge` reads them all).
+pub const MAX_SHARDS: u32 = 10_000;
 
 /// One figure's share of the replicates, with the spec that made it.
 #[derive(Debug, Clone)]
@@ -62,6 +72,9 @@ pub fn render(file: &ShardFile) -> Result<String> {
     let _ = writeln!(out, "# shard: {}", file.shard);
     let _ = writeln!(out, "# spec-path: {}", file.source.path.display());
     for (key, value) in &file.source.overrides {
+        if format!("{key}{value}").contains(|c: char| c.is_control()) {
+            return Err(crate::error::internal("an override holds a line break"));
+        }
         let _ = writeln!(out, "# override: {key}={value}");
     }
     for ((arm, metric), _) in file
@@ -96,6 +109,8 @@ pub fn render(file: &ShardFile) -> Result<String> {
     // The row count closes the file, so a shard cut short (a full disk, a copy stopped
     // halfway) is refused instead of merged with fewer replicates.
     let _ = writeln!(out, "# rows: {}", obs.len());
+    let digest = crate::manifest::sha256_hex(out.as_bytes());
+    let _ = writeln!(out, "# digest: {digest}");
     Ok(out)
 }
 
@@ -107,6 +122,24 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
             path.display()
         ))
     };
+    let (body, digest) = match text.trim_end_matches('\n').rsplit_once('\n') {
+        Some((body, last)) => (body, last.strip_prefix("# digest: ")),
+        None => (text, None),
+    };
+    let last_line = body.split('\n').count() + 1;
+    let Some(digest) = digest else {
+        return Err(bad(
+            last_line,
+            "no closing `# digest:` line: the file is truncated, or older than this version",
+        ));
+    };
+    if digest != crate::manifest::sha256_hex(format!("{body}\n").as_bytes()) {
+        return Err(bad(
+            last_line,
+            "the digest does not match the lines above: the file was edited or damaged",
+        ));
+    }
+    let text = body;
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l));
     if lines.next().map(|(_, l)| l) != Some(MAGIC) {
         return Err(bad(1, "not a mismatch shard file"));
@@ -150,6 +183,16 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
             .ok_or_else(|| bad(columns_at, &format!("no `# {key}:` line")))
     };
     let shard = Shard::parse(&field("shard")?).map_err(|e| bad(columns_at, &e))?;
+    if shard.count > MAX_SHARDS {
+        return Err(bad(
+            columns_at,
+            &format!("{shard}: at most {MAX_SHARDS} shards are allowed"),
+        ));
+    }
+    for (key, value) in &overrides {
+        crate::spec::parse_override(&format!("{key}={value}")).map_err(|e| bad(columns_at, &e))?;
+    }
+    let mut seen: std::collections::BTreeSet<(u32, u64, u32)> = std::collections::BTreeSet::new();
     let mut observations = Observations::default();
     let mut rows_line = None;
     for (n, line) in lines {
@@ -166,6 +209,23 @@ pub fn parse(path: &Path, text: &str) -> Result<ShardFile> {
         let row = parse_row(line).ok_or_else(|| bad(n, "expected `arm,metric,x,replicate,value`"))?;
         if !shard.owns(row.3) {
             return Err(bad(n, &format!("replicate {} does not belong to shard {shard}", row.3)));
+        }
+        if !row.2.is_finite() || !row.4.is_finite() {
+            return Err(bad(n, "x and value must be finite numbers"));
+        }
+        if [row.0, row.1]
+            .iter()
+            .any(|s| s.is_empty() || s.len() > 200 || s.contains(['"', '\\']))
+        {
+            return Err(bad(n, "an arm or metric name is empty, too long or holds `\"` or `\\`"));
+        }
+        let key_index = observations
+            .keys
+            .iter()
+            .position(|(a, m)| a == row.0 && m == row.1)
+            .unwrap_or(observations.keys.len()) as u32;
+        if !seen.insert((key_index, row.2.to_bits(), row.3 as u32)) {
+            return Err(bad(n, "the same arm, metric, x and replicate appear twice"));
         }
         if outcomes.contains(&(row.0, row.1)) {
             if row.4 != 0.0 && row.4 != 1.0 {
@@ -211,6 +271,16 @@ fn parse_row(line: &str) -> Option<(&str, &str, f64, u64, f64)> {
     Some((arm, metric, x, replicate, value))
 }
 
+/// The first line (1-based) of `text` whose row matches the given row key, for messages.
+fn line_of_row(text: &str, arm: &str, metric: &str, replicate: Option<u32>) -> Option<usize> {
+    let prefix = format!("{arm},{metric},");
+    text.split('\n')
+        .position(|l| {
+            l.starts_with(&prefix) && replicate.is_none_or(|r| l.split(',').nth(3) == Some(r.to_string().as_str()))
+        })
+        .map(|i| i + 1)
+}
+
 /// Reads every shard file in `dirs` and returns, per figure, its spec source and the
 /// union of its shards' observations, after checking the shards fit together.
 pub fn gather(dirs: &[PathBuf]) -> Result<BTreeMap<String, (Source, Observations)>> {
@@ -219,6 +289,7 @@ pub fn gather(dirs: &[PathBuf]) -> Result<BTreeMap<String, (Source, Observations
         for path in shard_paths(dir)? {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
             let file = parse(&path, &text)?;
+            check_replicates(&path, &text, &file)?;
             by_figure.entry(file.figure.clone()).or_default().push((path, file));
         }
     }
@@ -234,6 +305,43 @@ pub fn gather(dirs: &[PathBuf]) -> Result<BTreeMap<String, (Source, Observations
         merged.insert(figure.clone(), union(&figure, files)?);
     }
     Ok(merged)
+}
+
+/// A shard holds exactly the replicates it owns among the spec's (with its overrides).
+fn check_replicates(path: &Path, text: &str, file: &ShardFile) -> Result<()> {
+    let replicates = file.source.replicates()?;
+    let bad = |line: Option<usize>, what: String| {
+        let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
+        Error::Input(format!(
+            "{}:{at} {what}. Fix: use the files `mismatch run --shard i/n` wrote, unedited",
+            path.display()
+        ))
+    };
+    let obs = &file.observations;
+    let mut present = vec![false; replicates as usize];
+    for i in 0..obs.len() {
+        let r = obs.replicate[i];
+        match present.get_mut(r as usize) {
+            Some(slot) => *slot = true,
+            None => {
+                let (arm, metric) = &obs.keys[obs.key[i] as usize];
+                return Err(bad(
+                    line_of_row(text, arm, metric, Some(r)),
+                    format!("replicate {r} is beyond the spec's {replicates} replicates"),
+                ));
+            }
+        }
+    }
+    if let Some(r) = (0..replicates).find(|&r| file.shard.owns(u64::from(r)) && !present[r as usize]) {
+        return Err(bad(
+            None,
+            format!(
+                "shard {} has no row for its replicate {r} (the spec has {replicates})",
+                file.shard
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The shard files directly inside `dir`, sorted by name.
@@ -277,13 +385,38 @@ fn union(figure: &str, mut files: Vec<(PathBuf, ShardFile)>) -> Result<(Source, 
             return Err(mismatch(path, "the --set overrides"));
         }
     }
-    if first.tool != tool() {
-        return Err(Error::Input(format!(
-            "{}: made by {}, but this is {}. Fix: merge with the version that ran the shards, or rerun them",
-            first_path.display(),
-            first.tool,
-            tool()
-        )));
+    for (path, f) in &files {
+        if f.tool != tool() {
+            return Err(Error::Input(format!(
+                "{}: made by {}, but this is {}. Fix: merge with the version that ran the shards, or rerun them",
+                path.display(),
+                crate::output::clip(&f.tool),
+                tool()
+            )));
+        }
+        // Shard 0 alone holds replicate 0, and with it the rows every shard makes alike
+        // (exact curves): so every shard's arms and metrics are among shard 0's, and the
+        // ones shard 0 measures on other replicates are in every shard.
+        let keys = &f.observations.keys;
+        let first_keys = &first.observations.keys;
+        let replicated: std::collections::BTreeSet<&(String, String)> = (0..first.observations.len())
+            .filter(|&i| first.observations.replicate[i] > 0)
+            .map(|i| &first_keys[first.observations.key[i] as usize])
+            .collect();
+        if let Some((arm, metric)) = keys
+            .iter()
+            .find(|k| !first_keys.contains(k))
+            .or_else(|| replicated.iter().copied().find(|k| !keys.contains(k)))
+        {
+            return Err(mismatch(
+                path,
+                &format!(
+                    "the set of arms and metrics (`{}`/`{}` is in one but not the other)",
+                    crate::output::clip(arm),
+                    crate::output::clip(metric)
+                ),
+            ));
+        }
     }
     for pair in files.windows(2) {
         if pair[0].1.shard == pair[1].1.shard {
@@ -297,13 +430,20 @@ fn union(figure: &str, mut files: Vec<(PathBuf, ShardFile)>) -> Result<(Source, 
     }
     let count = first.shard.count;
     let have: Vec<u32> = files.iter().map(|(_, f)| f.shard.index).collect();
+    let absent = count as usize - have.len();
     let missing: Vec<String> = (0..count)
-        .filter(|i| !have.contains(i))
+        .filter(|i| have.binary_search(i).is_err())
+        .take(5)
         .map(|i| format!("{i}/{count}"))
         .collect();
     if !missing.is_empty() {
+        let more = if absent > missing.len() {
+            format!(" and {} more", absent - missing.len())
+        } else {
+            String::new()
+        };
         return Err(Error::Input(format!(
-            "{figure}: shard(s) {} missing. Fix: run `mismatch run {figure} --shard i/{count} --out DIR` for each and pass DIR too",
+            "{figure}: shard(s) {}{more} missing. Fix: run `mismatch run {figure} --shard i/{count} --out DIR` for each and pass DIR too",
             missing.join(", ")
         )));
     }
@@ -354,11 +494,54 @@ mod tests {
         assert_eq!(back.observations.outcome, [false, true, false]);
     }
 
+    /// `text` with its digest line recomputed, as an editor who knows the format would.
+    fn redigest(text: &str) -> String {
+        let body = &text[..text.rfind("# digest: ").unwrap()];
+        format!("{body}# digest: {}\n", crate::manifest::sha256_hex(body.as_bytes()))
+    }
+
+    #[test]
+    fn an_edited_shard_fails_its_digest_and_nan_duplicates_and_odd_names_are_refused() {
+        let text = render(&sample()).unwrap();
+        let edited = text.replace("0.30000000000000004", "0.3");
+        let err = parse(Path::new("s.csv"), &edited).unwrap_err().to_string();
+        assert!(err.contains("digest does not match"), "{err}");
+        let nan = redigest(&text.replace("0.30000000000000004", "NaN"));
+        let err = parse(Path::new("s.csv"), &nan).unwrap_err().to_string();
+        assert!(err.contains("must be finite"), "{err}");
+        let row = "a/free,acc,1.0,1,0.30000000000000004\n";
+        let twice = redigest(
+            &text
+                .replace(row, &format!("{row}{row}"))
+                .replace("# rows: 4", "# rows: 5"),
+        );
+        let err = parse(Path::new("s.csv"), &twice).unwrap_err().to_string();
+        assert!(err.contains("appear twice"), "{err}");
+        let injected = redigest(&text.replace(
+            "# override: params.window=20",
+            "# override: params.window=20\n# override: seed=6",
+        ));
+        assert!(
+            parse(Path::new("s.csv"), &injected).is_ok(),
+            "two override lines are two overrides"
+        );
+        let mut file = sample();
+        file.source
+            .overrides
+            .push(("seed".into(), "5\n# override: seed=6".into()));
+        assert!(
+            render(&file).is_err(),
+            "a line break in an override cannot reach the header"
+        );
+    }
+
     #[test]
     fn a_row_of_another_shard_is_refused() {
-        let text = render(&sample())
-            .unwrap()
-            .replace("b,gain,1.7976931348623157e308,5", "b,gain,1.0,4");
+        let text = redigest(
+            &render(&sample())
+                .unwrap()
+                .replace("b,gain,1.7976931348623157e308,5", "b,gain,1.0,4"),
+        );
         let err = parse(Path::new("s.csv"), &text).unwrap_err().to_string();
         assert!(err.contains("replicate 4 does not belong to shard 1/2"), "{err}");
     }
@@ -369,7 +552,7 @@ mod tests {
         let cut = &text[..text.rfind("b,gain").unwrap()];
         let err = parse(Path::new("s.csv"), cut).unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
-        let edited = text.replace("# rows: 4", "# rows: 5");
+        let edited = redigest(&text.replace("# rows: 4", "# rows: 5"));
         let err = parse(Path::new("s.csv"), &edited).unwrap_err().to_string();
         assert!(err.contains("truncated or edited: it has 4 rows"), "{err}");
     }

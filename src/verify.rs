@@ -46,8 +46,47 @@ pub fn compare(dir: &Path, rebuilt: &[OutputFile], rebuilt_manifest: &Manifest) 
             }
         }
     }
+    for path in files_in(dir) {
+        let known = path == manifest::FILE_NAME || rebuilt.iter().any(|f| f.path == path);
+        if !known && !out.iter().any(|(p, _)| *p == path) {
+            out.push((path, Verdict::Unexpected));
+        }
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Folders of a figures folder that other commands write and `verify` does not rebuild.
+const NOT_REBUILT: [&str; 1] = ["robustness"];
+
+/// Every entry under `dir`, relative to it (`data/x.csv`), folders that hold nothing
+/// as `name/`; at most 10 000 of them.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, prefix)) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&folder) else { continue };
+        let mut empty = true;
+        for entry in entries.flatten() {
+            empty = false;
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if found.len() >= 10_000 {
+                return found;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if !(prefix.is_empty() && NOT_REBUILT.contains(&name.as_str())) {
+                        pending.push((entry.path(), format!("{name}/")));
+                    }
+                }
+                _ => found.push(name),
+            }
+        }
+        if empty && !prefix.is_empty() {
+            found.push(prefix);
+        }
+    }
+    found
 }
 
 /// How two versions of a file differ: for data tables, the rows and columns that

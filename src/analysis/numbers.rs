@@ -134,10 +134,12 @@ pub fn headline(summary: &Summary, claim: &Claim) -> Result<f64> {
 pub fn macros(figure_id: &str, summary: &Summary, claims: &[Claim]) -> Result<String> {
     let mut out = format!("% {figure_id}\n");
     for claim in claims {
-        let value = headline(summary, claim)?;
+        let value = headline(summary, claim)
+            .map_err(|e| crate::error::Error::Input(format!("figure `{figure_id}`: claim `{}`: {e}", claim.id)))?;
         out.push_str(&format!(
             "% {}\n%   number: {}; unit: {}\n\\newcommand{{\\{}{}}}{{{}}}\n",
-            claim.says.replace('%', "\\%"),
+            // One comment line whatever the text holds: a line break would end the comment.
+            claim.says.replace('%', "\\%").replace(|c: char| c.is_control(), " "),
             what(summary, claim)?,
             unit(&claim.a.metric),
             camel(figure_id),

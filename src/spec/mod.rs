@@ -22,6 +22,20 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// A spec is a page of text; more is not a spec (`--spec /dev/zero`).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The fewest replicates a spec may ask for: a claim's interval needs two.
+pub const MIN_REPLICATES: u32 = 2;
+
+/// Replicates above this would need gigabytes of memory (calibration: ~1 KB each, and
+/// every figure keeps all of them for the analysis).
+pub const MAX_REPLICATES: u32 = 100_000;
+
+/// Header text (title, claim, anchor) reaches TeX, SVG and shard headers: one line, this
+/// long at most.
+pub const MAX_TEXT: usize = 2_000;
+
 /// The only spec format version this build reads.
 /// Version 2: claims carry a `kind`; `[[knockouts]]` replaced `[ablation]`;
 /// `[[robustness]]` maps.
@@ -83,12 +97,29 @@ pub struct Source {
 impl Source {
     /// Reads a spec file. A missing file is an input error that says how to list specs.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             Error::Input(format!(
                 "{}: cannot read the spec ({e}). Fix: give an existing spec file, or an id from `mismatch list --ids`.",
                 path.display()
             ))
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SPEC_BYTES + 1), &mut bytes))
+            .map_err(|e| cannot(&e))?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(Error::Input(format!(
+                "{}: the spec is larger than {} KiB (a spec is a page of text). Fix: give a spec file, not {}",
+                path.display(),
+                MAX_SPEC_BYTES / 1024,
+                if path.starts_with("/dev") {
+                    "a device"
+                } else {
+                    "another file"
+                }
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))?;
         Ok(Source {
             path: path.to_path_buf(),
             text,
@@ -112,6 +143,22 @@ impl Source {
             ". Fix: change the value as stated (each key is explained in the spec's comments)"
         };
         Error::Input(format!("{}: key `{key}`{at}: {problem}{fix}", self.path.display()))
+    }
+
+    /// The `replicates` the spec asks for, with the overrides applied.
+    pub fn replicates(&self) -> Result<u32> {
+        let mut table: toml::Table = toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?;
+        for (key, value) in &self.overrides {
+            set_path(&mut table, key, value).map_err(|p| self.error(key, None, p))?;
+        }
+        match table.get("replicates").and_then(|v| v.as_integer()) {
+            Some(n) if n >= 1 && n <= i64::from(MAX_REPLICATES) => Ok(n as u32),
+            _ => Err(self.error(
+                "replicates",
+                None,
+                format!("must be a whole number from 1 to {MAX_REPLICATES}"),
+            )),
+        }
     }
 
     /// The `id` the spec declares, read before the model-specific parse.
@@ -195,7 +242,8 @@ impl Source {
         for claim in raw.claims.iter().chain(knockout_claims) {
             claim
                 .validate()
-                .map_err(|p| self.error(&format!("claims.{}", claim.id), None, p))?;
+                .and_then(|()| claim_text(claim))
+                .map_err(|p| self.error(&format!("claims.{}", crate::output::clip(&claim.id)), None, p))?;
         }
         let mut ids: Vec<&str> = raw.claims.iter().map(|c| c.id.as_str()).collect();
         ids.extend(
@@ -364,15 +412,25 @@ impl Source {
                 format!("this build reads spec version {VERSION}, the file says {}. Fix: set version = {VERSION} and check the keys against README.md", h.version),
             ));
         }
-        if h.replicates == 0 {
+        if h.replicates < MIN_REPLICATES {
             return Err(self.error(
                 "replicates",
                 None,
-                "must be at least 1, got 0. Fix: use the publication count given in the spec's comment",
+                format!("must be at least {MIN_REPLICATES}, got {} (a claim's 95% interval needs {MIN_REPLICATES} replicates: one gives a zero-width interval that every `separated` check passes). Fix: use the publication count given in the spec's comment", h.replicates),
+            ));
+        }
+        if h.replicates > MAX_REPLICATES {
+            return Err(self.error(
+                "replicates",
+                None,
+                format!("must be at most {MAX_REPLICATES}, got {} (memory grows with every replicate). Fix: use the publication count given in the spec's comment, or shard the run with --shard", h.replicates),
             ));
         }
         if h.id.is_empty() {
             return Err(self.error("id", None, "must not be empty"));
+        }
+        for (key, text) in [("title", &h.title), ("claim", &h.claim), ("anchor", &h.anchor)] {
+            single_line(key, text).map_err(|p| self.error(key, None, p))?;
         }
         Ok(())
     }
@@ -464,10 +522,81 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Parses `key=value` as given to `--set`.
+/// What a claim writes into `numbers.tex` and check reports, and the rows it selects:
+/// an id of letters, digits, `_` and `-`; `says` one line; selectors with names and a
+/// finite `x` (an infinite one would match any row).
+fn claim_text(claim: &Claim) -> std::result::Result<(), String> {
+    if claim.id.is_empty()
+        || claim.id.len() > 100
+        || !claim
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err("the id must be 1 to 100 letters, digits, `_` or `-`. Fix: e.g. id = \"drop_small\"".into());
+    }
+    single_line("says", &claim.says)?;
+    for selector in std::iter::once(&claim.a).chain(claim.b.iter()) {
+        if selector.arm.is_empty() || selector.metric.is_empty() {
+            return Err("a selector needs a non-empty arm and metric. Fix: copy them from the figure's CSV".into());
+        }
+        match &selector.x {
+            claim::At::Value(x) if !x.is_finite() => {
+                return Err(format!("x must be a finite number, got {x}. Fix: give the x of a row, or \"first\", \"last\", \"max\", \"min\""))
+            }
+            claim::At::ArgmaxOf { argmax_of } if argmax_of.is_empty() => {
+                return Err("argmax_of must name a metric. Fix: e.g. x = { argmax_of = \"accuracy\" }".into())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Text that reaches one line of a CSV, TeX, SVG or shard header: no line breaks or
+/// other control characters, at most `MAX_TEXT` characters.
+pub fn single_line(key: &str, text: &str) -> std::result::Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "must be one line of text, but holds the control character {:?}. Fix: remove line breaks and tabs from `{key}`",
+            c
+        ));
+    }
+    if text.chars().count() > MAX_TEXT {
+        return Err(format!(
+            "is {} characters long; at most {MAX_TEXT} are allowed. Fix: shorten `{key}`",
+            text.chars().count()
+        ));
+    }
+    Ok(())
+}
+
+/// The longest `--set` value: a grid of a few hundred numbers fits.
+pub const MAX_OVERRIDE: usize = 10_000;
+
+/// Parses `key=value` as given to `--set`: one line, a key of letters, digits, `_` and
+/// `.`, a value of at most `MAX_OVERRIDE` characters.
 pub fn parse_override(arg: &str) -> std::result::Result<(String, String), String> {
+    let shown = crate::output::clip(&arg.replace(|c: char| c.is_control(), "?"));
+    if arg.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "`{shown}` holds a line break or another control character; a --set value is one line (e.g. --set params.window=50)"
+        ));
+    }
+    if arg.len() > MAX_OVERRIDE {
+        return Err(format!(
+            "`{shown}` is longer than {MAX_OVERRIDE} characters; give a shorter value"
+        ));
+    }
     match arg.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("`{arg}` is not key=value (e.g. --set params.window=50)")),
+        Some((k, v))
+            if !k.trim().is_empty()
+                && k.trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+        {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!("`{shown}` is not key=value (e.g. --set params.window=50)")),
     }
 }
