@@ -4,102 +4,117 @@
 //! Reinforcement Learning" (SCoRe), arXiv:2409.12917. A model answers, then is asked to
 //! correct itself. Supervised fine-tuning on pre-collected correction traces (Pair-SFT,
 //! STaR) barely improves the second attempt: the traces show errors the model does not
-//! make (distribution mismatch), and with correct→correct pairs the learned corrector
+//! make (distribution shift), and with correct→correct pairs the learned corrector
 //! collapses into not editing at all. Multi-turn online RL on the model's own first
-//! attempts (SCoRe, reward shaped by α(r2 − r1)) learns to correct. On MATH with Gemini
-//! 1.5 Flash (their Table): base 52.6 → 41.4 (Δ −11.2, i→c 4.6, c→i 15.8); STaR Δ +0.4;
-//! Pair-SFT Δ +1.8; Pair-SFT with correct→correct pairs Δ 0, no edits; SCoRe 60.0 → 64.4
-//! (Δ +4.4, i→c 5.8, c→i 1.4).
+//! attempts (SCoRe) learns to correct, and edits selectively. On MATH with Gemini 1.5
+//! Flash: base 52.6 → 41.4 (Δ −11.2, i→c 4.6, c→i 15.8); STaR Δ +0.4; Pair-SFT Δ +1.8;
+//! Pair-SFT with correct→correct pairs Δ 0, no edits; SCoRe 60.0 → 64.4 (Δ +4.4, i→c
+//! 5.8, c→i 1.4).
 //!
-//! # Model
+//! # Model (each parameter of `[params]`, and what it stands for)
 //!
-//! A *first attempt* is right, or wrong with an error *mode* `e ∈ 1..M` and a *salience*
-//! `σ`. A population of first attempts has an accuracy, mode weights and a salience
-//! range (σ uniform in it). Two populations:
-//! - the deployed model's **own** attempts (`own_*`): its errors are subtle (small σ)
-//!   and fall mostly in some modes;
-//! - the **foreign** attempts in the offline traces (`foreign_*`), written by another
-//!   process: blatant errors (large σ) in other modes.
+//! A *first attempt* is right, or wrong with an error *mode* `e ∈ 1..M` (what kind of
+//! mistake it is) and a *salience* `σ` (how visible it is). A population of first
+//! attempts has an accuracy, mode weights and a salience range (σ uniform in it):
+//! - the deployed model's **own** attempts: `own_accuracy` (Acc@t1),
+//!   `own_mode_weights` (M is their length), `own_salience` (subtle errors);
+//! - the **foreign** attempts in the offline traces, written by another process:
+//!   `foreign_accuracy`, `foreign_mode_weights` (the *mode mismatch*: mostly other
+//!   modes), `foreign_salience` (the *salience mismatch*: blatant errors).
 //!
-//! The mismatch knob `λ` mixes them: each offline trace's first attempt is foreign with
-//! probability λ and the model's own with probability 1 − λ (λ = 0: the traces are
-//! exactly the model's own attempts).
+//! The mismatch knob `lambda` (λ) mixes them: each offline trace's first attempt is
+//! foreign with probability λ and the model's own otherwise (λ = 0: the traces are
+//! drawn from exactly the model's own population). `lambdas` is the grid of panel (b).
 //!
 //! The corrector never sees the mode. It sees a *symptom* `x ∈ R^M`:
 //! `x = σ·g·onehot(e) + η·N(0, I)` for a wrong attempt and `η·N(0, I)` for a right one
 //! (`g` = `symptom_gain`, `η` = `symptom_noise`). Its policy is a softmax linear in
 //! `(1, x)` over `M + 1` actions: *keep* the first attempt, or *fix_j* (rewrite the part
 //! of the answer where error mode j would be). `fix_e` repairs an error of mode e with
-//! probability `φ` (`fix_success`); any other fix leaves a wrong attempt wrong; any fix
-//! of a right attempt breaks it with probability `ψ` (`break_chance`). Keep changes
-//! nothing. So turn 2 is right with probability 1 (right, keep), 1 − ψ (right, fix),
-//! φ (wrong e, fix_e), 0 otherwise.
+//! probability `φ` (`fix_success`): most wrong first attempts the model cannot repair
+//! even when it looks in the right place. Any other fix leaves a wrong attempt wrong;
+//! any fix of a right attempt breaks it with probability `ψ` (`break_chance`). Keep
+//! changes nothing. So turn 2 is right with probability 1 (right, keep), 1 − ψ (right,
+//! fix), φ (wrong e, fix_e), 0 otherwise.
+//!
+//! The *keep incentive*: fixing blind (fix_1, the likeliest own mode, on no evidence)
+//! gains 0.45·0.35·φ = 0.079 and loses 0.55·ψ = 0.165, so a good corrector keeps unless
+//! the symptom points at an error. Whether it learns that is an outcome of training.
 //!
 //! The first attempt is never trained (Acc@t1 is the same for every arm); what the arms
-//! learn is the corrector. Training samples actions at temperature 1; at deployment
-//! every corrector samples at `deploy_temperature` (below 1: close to, but smoother
-//! than, greedy decoding). Deployment metrics are exact expectations over that sampling
-//! and the fix outcome for each drawn problem, so their only noise is the problems and
-//! the training.
+//! learn is the corrector. SCoRe's shaping α(r2 − r1) is not modelled: it protects a
+//! trained first attempt from collapsing, and here the first attempt is frozen, where
+//! α only rescales the reward. Training samples actions at temperature 1; at deployment
+//! every corrector samples at `deploy_temperature` (0.1: near-greedy, as when a paper
+//! evaluates with greedy decoding). Deployment metrics are exact expectations over that
+//! sampling and the fix outcome for each drawn problem, so their only noise is the
+//! problems and the training.
 //!
 //! # Arms (each is *trained*; none is assigned an outcome)
 //! - `base`: the untrained corrector, edit-happy: keep has logit `base_keep_bias` below
 //!   the fixes (which have logit 0), and every symptom weight is drawn from
 //!   N(0, `base_gain`²) per replicate: it edits almost always and has not learned which
-//!   symptom calls for which fix, so it breaks more right answers than it repairs.
-//! - `pair_sft`: from `base`, minibatch SGD on cross-entropy over a fixed set of
-//!   `traces` offline first attempts, using the wrong ones only, each paired with its
-//!   correction: target `fix_e` (SCoRe's Pair-SFT: incorrect → correct pairs).
+//!   symptom calls for which fix, so it breaks more right answers than it repairs (a
+//!   premise, not a finding).
+//! - `pair_sft`: from `base`, `sft_steps` steps of minibatch SGD (`sft_batch` pairs,
+//!   step `sft_rate`) on cross-entropy over `traces` offline first attempts at
+//!   mismatch λ, the wrong ones only, each paired with its correction `fix_e`
+//!   (SCoRe's Pair-SFT: incorrect → correct pairs). Its traces never show a right
+//!   answer left alone, so it learns to edit everything.
 //! - `pair_sft_plus`: the same on every trace, the right ones paired with *keep*
 //!   (Pair-SFT with correct → correct pairs).
+//! - `pair_sft_own`, `pair_sft_plus_own`: the same two trained on `traces` of the
+//!   model's own first attempts (λ = 0): the matched control of each.
 //! - `star`: from `base`, the base corrector samples (temperature 1) corrections of
-//!   `traces` of its *own* first attempts; the successful corrections (wrong at turn 1,
-//!   right at turn 2) are kept and it is fine-tuned on them with the same SGD (STaR).
-//!   The filter keeps the problems where the base's random wiring happened to point at
-//!   the right fix, so STaR learns that wiring back: on-distribution, but it amplifies
-//!   what the base already did.
+//!   `star_attempts` of its *own* first attempts; the successful corrections (wrong at
+//!   turn 1, right at turn 2) are kept and it is fine-tuned on them with the same SGD.
 //! - `online_rl`: from `base`, REINFORCE on the model's own first attempts (a pool of
-//!   `rl_pool`, resampled every step), actions sampled from the current policy, reward
-//!   `r2 + α(r2 − r1)` (SCoRe's shaping). With the first attempt frozen, r1 does not
-//!   depend on the action: the shaped reward is `(1 + α)·r2` minus a per-problem
-//!   constant, so it rewards *changes* (0 for keeping a right answer, +1 for a fix, −1
-//!   for a break, each times 1 + α). The advantage is divided by `1 + α` (so `rl_rate`
-//!   is the step size for a unit change) and a running mean of the reward is the baseline.
+//!   `rl_pool`; `rl_steps` steps of `rl_batch` sampled corrections, step `rl_rate`),
+//!   reward r2 (turn 2 right). The first attempt's reward r1 is the per-problem
+//!   baseline (it does not depend on the action), and a running mean of r2 − r1
+//!   (`baseline_decay`) the shared one.
 //!
-//! Nothing here says "SFT fails". The effect emerges: cross-entropy on blatant foreign
-//! errors learns the foreign mode prior and a symptom read-out that needs loud symptoms;
-//! on the model's own subtle errors the symptom is weak, so the learned corrector falls
-//! back on its prior (foreign modes: the wrong fix) or, with keep pairs, on keep
-//! (in the traces a quiet symptom always meant a right answer). Online RL sees the
-//! model's own errors and learns their prior and how to read their weak symptoms.
-//! At λ = 0 the traces are the model's own errors, and SFT learns nearly what RL learns.
+//! Nothing here says "SFT fails". What each finding rests on (the spec's knock-outs):
+//! - *mode mismatch* → Pair-SFT trained on foreign traces learns the foreign mode prior;
+//!   on the model's own subtle errors the symptom is weak, the prior decides, and it
+//!   picks the wrong fix (`distribution_shift`, `mismatch_costs_sft`). With loud own
+//!   errors the symptom decides and the mode mismatch is inert (`loud_own_errors`).
+//! - *salience mismatch* → in blatant traces an error always shouts, so Pair-SFT+
+//!   learns "keep unless the symptom is loud", and the model's own errors never are
+//!   (`plus_collapses`), under near-greedy decoding; sampled at temperature 1 it edits
+//!   in proportion to its hedged probabilities.
+//! - *keep incentive and break chance* → online RL learns to keep unless the evidence
+//!   is strong (`rl_selective`); without them editing is free or pays.
+//! - *a readable symptom* → online RL improves on the model's own errors only because
+//!   they leave a trace (`rl_improves`).
 //!
 //! # Metrics (on `eval_problems` fresh own first attempts per replicate)
 //! `acc_t1`, `acc_t2`, `delta` = acc_t2 − acc_t1, `i_to_c` (share of all problems wrong at
 //! t1 and right at t2), `c_to_i` (right, then wrong), so delta = i_to_c − c_to_i;
-//! `edit_rate` (share of problems where the corrector does not keep: turn 2 differs
-//! from turn 1); `action_entropy` (entropy of the actions chosen over all problems,
-//! keep included, i.e. of the mean action distribution, divided by ln(M + 1):
-//! 0 = one rote action for every problem, 1 = all actions equally often);
-//! `rl_gain` (online_rl's delta minus pair_sft's, paired by replicate).
-//! During `pair_sft` training, every `record_every` steps: `fix_rate_offline` (share of
-//! the wrong first attempts in the fixed trace set that the corrector turns right) and
-//! `fix_rate_own` (the same on the wrong first attempts of the model's own eval set),
-//! each over the first `curve_attempts` wrong attempts of its set (to bound the cost).
-//! The λ sweep: `delta_sweep` of pair_sft for each λ of `lambdas`; online RL never reads
-//! the traces, so its delta (from the main condition) is drawn at every λ.
+//! `fix_rate` (i_to_c over the share of wrong first attempts); `edit_rate` (share of
+//! problems where the corrector does not keep); `action_entropy` (entropy of the mean
+//! action distribution, keep included, divided by ln(M + 1)). Paired by replicate:
+//! `rl_gain` of `online_rl_vs_<arm>` (online_rl's delta minus the arm's), `rl_wins`
+//! (outcome: online_rl's delta above pair_sft_plus's), `delta_cost` and `fix_rate_cost`
+//! of `pair_sft_own_vs_pair_sft` (the λ = 0 arm's value minus the λ arm's).
+//! `analytic`/`acc_t1` is `own_accuracy` (the sanity check's target).
+//! During Pair-SFT training (λ and λ = 0), every `record_every` steps: `fix_rate_offline`
+//! (on the wrong first attempts of its own trace set) and `fix_rate_own` (on the model's
+//! own eval set), each over the first `curve_attempts` wrong attempts of its set.
+//! The λ sweep: `delta_sweep` and `fix_rate_sweep` of pair_sft for each λ of `lambdas`;
+//! online RL never reads the traces, so its delta (from the main condition) is drawn at
+//! every λ.
 //!
 //! # Streams
-//! Conditions `main` (every arm, at λ = `lambda`; the arms of a replicate share its
-//! eval set, base corrector and traces, so `rl_gain` is paired) and `sweep/<λ>`.
-//! Purposes: `eval`, `base`, `traces`, `sft/pair`, `sft/plus`, `star/attempts`,
-//! `star/actions`, `sft/star`, `rl/pool`, `rl`. Symptoms use both normals of each
-//! Box–Muller pair (`push_normals`).
+//! Conditions `main` (every arm; the arms of a replicate share its eval set and base
+//! corrector, so differences are paired) and `sweep/<λ>`. Purposes: `eval`, `base`,
+//! `traces`, `traces/own`, `sft/pair`, `sft/plus`, `sft/pair/own`, `sft/plus/own`,
+//! `star/attempts`, `star/actions`, `sft/star`, `rl/pool`, `rl`. Symptoms use both
+//! normals of each Box–Muller pair (`push_normals`).
 //!
 //! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
-//! `KEEP` = 0 is keep's action index (fix_j is j + 1); panel layout constants are
-//! widths of grouped bars in category units.
+//! `KEEP` = 0 is keep's action index (fix_j is j + 1).
 
 mod figure;
 mod model;

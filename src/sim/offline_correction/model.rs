@@ -473,3 +473,120 @@ pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> Deployed {
     fine_tune(p, &mut pair, &traces, &pairs, &mut rep.stream("sft/pair"), |_, _| {});
     deploy(p, &pair, &eval)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec's parameters, at a small size.
+    fn params() -> Params {
+        let text = include_str!("../../../specs/offline_correction.toml");
+        let spec: toml::Table = toml::from_str(text).expect("spec parses");
+        let mut p: Params = spec["params"].clone().try_into().expect("params parse");
+        p.eval_problems = 400;
+        p.traces = 400;
+        p.star_attempts = 200;
+        p.rl_pool = 400;
+        p.rl_steps = 500;
+        p
+    }
+
+    fn replicate(index: u64) -> Replicate<'static> {
+        Replicate {
+            seed: 7,
+            condition: "test",
+            index,
+        }
+    }
+
+    /// Mean of one arm's deployed metric over `n` replicates of the main condition.
+    fn mean_over(p: &Params, n: u64, f: impl Fn(&MainRun) -> f64) -> f64 {
+        (0..n).map(|i| f(&main_run(p, replicate(i)))).sum::<f64>() / n as f64
+    }
+
+    #[test]
+    fn paired_normals_have_unit_moments() {
+        let mut rng = Stream::new(1, "normals", 0, "t");
+        let mut xs = Vec::new();
+        for _ in 0..40_000 {
+            push_normals(&mut xs, 5, &mut rng);
+        }
+        assert_eq!(xs.len(), 200_000);
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn entropy_is_zero_for_one_action_and_one_for_uniform() {
+        assert_eq!(normalised_entropy(&[10.0, 0.0, 0.0]), 0.0);
+        assert!((normalised_entropy(&[5.0, 5.0, 5.0, 5.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn turn_two_outcomes_follow_phi_and_psi() {
+        let p = params();
+        assert_eq!(p_right_after(&p, 0, KEEP), 1.0);
+        assert_eq!(p_right_after(&p, 0, 3), 1.0 - p.break_chance);
+        assert_eq!(p_right_after(&p, 2, 2), p.fix_success);
+        assert_eq!(p_right_after(&p, 2, 1), 0.0);
+        assert_eq!(p_right_after(&p, 2, KEEP), 0.0);
+    }
+
+    #[test]
+    fn traces_come_from_the_population_lambda_names() {
+        let p = params();
+        let share = |lambda: f64, modes: &[usize]| {
+            let t = Attempts::traces(&p, lambda, 20_000, &mut Stream::new(1, "t", 0, "traces"));
+            let wrong = t.error.iter().filter(|&&e| e != 0).count() as f64;
+            t.error.iter().filter(|&&e| modes.contains(&e)).count() as f64 / wrong
+        };
+        // Modes 1–3 hold 80% of the model's own errors and 20% of the foreign ones.
+        assert!((share(0.0, &[1, 2, 3]) - 0.8).abs() < 0.02);
+        assert!((share(1.0, &[1, 2, 3]) - 0.2).abs() < 0.02);
+    }
+
+    #[test]
+    fn a_corrector_that_always_keeps_changes_nothing() {
+        let p = params();
+        let eval = Attempts::own(&p, 500, &mut Stream::new(1, "t", 0, "eval"));
+        let mut keeper = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
+        keeper.theta.iter_mut().for_each(|t| *t = 0.0);
+        keeper.theta[0] = 50.0;
+        let d = deploy(&p, &keeper, &eval);
+        assert!(d.delta().abs() < 1e-12 && d.edit_rate < 1e-12 && d.c_to_i < 1e-12);
+    }
+
+    #[test]
+    fn without_a_mismatch_pair_sft_loses_nothing() {
+        // Knock-out `no_mismatch` at small size: with λ = 0 the λ arm and the matched
+        // arm are trained on the same population, so the fix-rate cost vanishes.
+        let mut p = params();
+        let cost = |p: &Params| mean_over(p, 6, |r| r.arms[OWN].fix_rate() - r.arms[PAIR].fix_rate());
+        assert!(cost(&p) > 0.02, "with the mismatch: {}", cost(&p));
+        p.lambda = 0.0;
+        assert!(cost(&p).abs() < 0.01, "without: {}", cost(&p));
+    }
+
+    #[test]
+    fn online_rl_keeps_only_while_editing_has_a_cost() {
+        // Knock-out `no_break_chance` at small size: with ψ = 0 editing is free and
+        // RL stops keeping.
+        let mut p = params();
+        let edits = |p: &Params| mean_over(p, 4, |r| r.arms[RL].edit_rate);
+        assert!(edits(&p) < 0.6, "with ψ: {}", edits(&p));
+        p.break_chance = 0.0;
+        assert!(edits(&p) > 0.8, "without: {}", edits(&p));
+    }
+
+    #[test]
+    fn keep_pairs_collapse_only_under_the_salience_gap() {
+        // Knock-out `no_salience_gap` at small size.
+        let mut p = params();
+        let edits = |p: &Params| mean_over(p, 4, |r| r.arms[PLUS].edit_rate);
+        assert!(edits(&p) < 0.15, "with the gap: {}", edits(&p));
+        p.foreign_salience = p.own_salience;
+        assert!(edits(&p) > 0.15, "without: {}", edits(&p));
+    }
+}
