@@ -8,7 +8,7 @@ use crate::render::{Axis, Figure, Mark, Panel, Series};
 
 /// Short labels of the arms under the bars, their meaning in the axis label.
 const ARM_LABELS: [&str; 7] = ["base", "STaR", "SFT", "SFT+", "SFT₀", "SFT+₀", "RL"];
-const CORRECTOR_AXIS: &str = "corrector (SFT: Pair-SFT; +: keep pairs; ₀: on own errors)";
+const CORRECTOR_AXIS: &str = "corrector (SFT: Pair-SFT, +: keep pairs, ₀: λ = 0)";
 
 pub(super) fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
     Ok(Figure::column_width(
@@ -74,9 +74,11 @@ fn panel_sweep(p: &Params, s: &Summary) -> Result<Panel> {
     let mut zero = Series::exact("no change", 6, Mark::Dashed, [(lo, 0.0), (hi, 0.0)]);
     zero.band = false;
     let sft = s.expect_series("pair_sft", "delta_sweep")?;
+    let plus = s.expect_series("pair_sft_plus", "delta_sweep")?;
     let rl = s.expect_series("online_rl", "delta_sweep")?;
     let (ymin, ymax) = sft
         .iter()
+        .chain(plus.iter())
         .chain(rl.iter())
         .fold((0.0_f64, 0.0_f64), |(a, b), r| (a.min(r.lo), b.max(r.hi)));
     let pad = 0.1 * (ymax - ymin).max(0.01);
@@ -87,6 +89,7 @@ fn panel_sweep(p: &Params, s: &Summary) -> Result<Panel> {
         series: vec![
             zero,
             Series::new("Pair-SFT", 1, Mark::Line, sft),
+            Series::new("Pair-SFT + keep pairs", 4, Mark::Line, plus),
             Series::new("online RL (reads no traces)", 0, Mark::Line, rl),
         ],
         legend_columns: 2,
@@ -125,7 +128,7 @@ fn panel_training(p: &Params, s: &Summary) -> Result<Panel> {
 fn panel_edits(s: &Summary) -> Result<Panel> {
     let w = 0.34;
     Ok(Panel {
-        title: "(d) Collapse: edits and action diversity".into(),
+        title: "(d) Who edits: edit rate and action diversity".into(),
         x: Axis::categories(CORRECTOR_AXIS, &ARM_LABELS),
         y: Axis::linear("share", 0.0, 1.0),
         series: vec![

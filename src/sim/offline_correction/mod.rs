@@ -101,7 +101,8 @@
 //! During Pair-SFT training (λ and λ = 0), every `record_every` steps: `fix_rate_offline`
 //! (on the wrong first attempts of its own trace set) and `fix_rate_own` (on the model's
 //! own eval set), each over the first `curve_attempts` wrong attempts of its set.
-//! The λ sweep: `delta_sweep` and `fix_rate_sweep` of pair_sft for each λ of `lambdas`;
+//! The λ sweep: `delta_sweep` and `fix_rate_sweep` of pair_sft, `delta_sweep` and
+//! `edit_rate_sweep` of pair_sft_plus (same traces), for each λ of `lambdas`;
 //! online RL never reads the traces, so its delta (from the main condition) is drawn at
 //! every λ.
 //!
@@ -283,9 +284,11 @@ impl Model for OfflineCorrection {
         }
         for &lambda in &p.lambdas {
             let runs = run.replicates(&format!("sweep/{lambda}"), run.count(), |rep| sweep_run(p, lambda, rep));
-            for (i, d) in runs.iter() {
-                out.push("pair_sft", "delta_sweep", lambda, i, d.delta());
-                out.push("pair_sft", "fix_rate_sweep", lambda, i, d.fix_rate());
+            for (i, [pair, plus]) in runs.iter() {
+                out.push("pair_sft", "delta_sweep", lambda, i, pair.delta());
+                out.push("pair_sft", "fix_rate_sweep", lambda, i, pair.fix_rate());
+                out.push("pair_sft_plus", "delta_sweep", lambda, i, plus.delta());
+                out.push("pair_sft_plus", "edit_rate_sweep", lambda, i, plus.edit_rate);
             }
             for (i, r) in main.iter() {
                 out.push("online_rl", "delta_sweep", lambda, i, r.arms[RL].delta());

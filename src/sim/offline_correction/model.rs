@@ -464,14 +464,15 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
     }
 }
 
-/// Pair-SFT's deployed metrics at mismatch `lambda` (one replicate of `sweep/<λ>`).
-pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> Deployed {
+/// Pair-SFT's and Pair-SFT+'s deployed metrics at mismatch `lambda` (one replicate of
+/// `sweep/<λ>`; both are trained on the same traces).
+pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> [Deployed; 2] {
     let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
     let traces = Attempts::traces(p, lambda, p.traces, &mut rep.stream("traces"));
-    let mut pair = Policy::base(p, &mut rep.stream("base"));
-    let pairs = correction_pairs(&traces, false);
-    fine_tune(p, &mut pair, &traces, &pairs, &mut rep.stream("sft/pair"), |_, _| {});
-    deploy(p, &pair, &eval)
+    let base = Policy::base(p, &mut rep.stream("base"));
+    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, &mut rep.stream("sft/plus"));
+    [deploy(p, &pair, &eval), deploy(p, &plus, &eval)]
 }
 
 #[cfg(test)]
