@@ -8,7 +8,7 @@ use crate::render::{Axis, Figure, Mark, Panel, Series};
 
 /// Short labels of the arms under the bars, their meaning in the axis label.
 const ARM_LABELS: [&str; 7] = ["base", "STaR", "SFT", "SFT+", "SFT₀", "SFT+₀", "RL"];
-const CORRECTOR_AXIS: &str = "corrector (SFT: Pair-SFT, +: keep pairs, ₀: λ = 0)";
+const CORRECTOR_AXIS: &str = "corrector (+: keep pairs, ₀: λ = 0)";
 
 pub(super) fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
     Ok(Figure::column_width(
