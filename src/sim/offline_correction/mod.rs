@@ -228,7 +228,6 @@ impl Validate for Params {
     }
 }
 
-
 fn push_deployed(out: &mut Observations, arm: &str, x: f64, i: u64, d: &Deployed) {
     for (metric, value) in [
         ("acc_t1", d.acc_t1),
@@ -262,12 +261,25 @@ impl Model for OfflineCorrection {
         for (i, r) in main.iter() {
             let (pair, own, rl) = (&r.arms[PAIR], &r.arms[OWN], &r.arms[RL]);
             let (plus, plus_own) = (&r.arms[PLUS], &r.arms[PLUS_OWN]);
-            out.push("online_rl_vs_pair_sft", "rl_gain", p.lambda, i, rl.delta() - pair.delta());
-            out.push("online_rl_vs_pair_sft_plus", "rl_gain", p.lambda, i, rl.delta() - plus.delta());
-            out.push_outcome("online_rl_vs_pair_sft_plus", "rl_wins", p.lambda, i, rl.delta() > plus.delta());
-            out.push("online_rl_vs_pair_sft_plus_own", "rl_gain", p.lambda, i, rl.delta() - plus_own.delta());
-            out.push("pair_sft_own_vs_pair_sft", "delta_cost", p.lambda, i, own.delta() - pair.delta());
-            out.push("pair_sft_own_vs_pair_sft", "fix_rate_cost", p.lambda, i, own.fix_rate() - pair.fix_rate());
+            for (arm, metric, value) in [
+                ("online_rl_vs_pair_sft", "rl_gain", rl.delta() - pair.delta()),
+                ("online_rl_vs_pair_sft_plus", "rl_gain", rl.delta() - plus.delta()),
+                (
+                    "online_rl_vs_pair_sft_plus_own",
+                    "rl_gain",
+                    rl.delta() - plus_own.delta(),
+                ),
+                ("pair_sft_own_vs_pair_sft", "delta_cost", own.delta() - pair.delta()),
+                (
+                    "pair_sft_own_vs_pair_sft",
+                    "fix_rate_cost",
+                    own.fix_rate() - pair.fix_rate(),
+                ),
+            ] {
+                out.push(arm, metric, p.lambda, i, value);
+            }
+            let wins = rl.delta() > plus.delta();
+            out.push_outcome("online_rl_vs_pair_sft_plus", "rl_wins", p.lambda, i, wins);
         }
         for (metric, pick) in [("fix_rate_offline", 1), ("fix_rate_own", 2)] {
             for (i, r) in main.iter() {
@@ -301,4 +313,3 @@ impl Model for OfflineCorrection {
         figure::figure(p, summary)
     }
 }
-

@@ -422,7 +422,14 @@ pub(super) struct MainRun {
 
 /// Pair-SFT (or, with `keep_pairs`, Pair-SFT+) from `base` on `traces`, recording
 /// its fix rates on the traces' and on the model's own wrong attempts.
-fn pair_sft(p: &Params, base: &Policy, traces: &Attempts, eval: &Attempts, keep_pairs: bool, rng: &mut Stream) -> (Policy, Curve) {
+fn pair_sft(
+    p: &Params,
+    base: &Policy,
+    traces: &Attempts,
+    eval: &Attempts,
+    keep_pairs: bool,
+    rng: &mut Stream,
+) -> (Policy, Curve) {
     let mut pair = base.clone();
     let mut curve = Vec::new();
     let pairs = correction_pairs(traces, keep_pairs);
