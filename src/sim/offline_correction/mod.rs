@@ -15,12 +15,15 @@
 //!
 //! A *first attempt* is right, or wrong with an error *mode* `e ∈ 1..M` (what kind of
 //! mistake it is) and a *salience* `σ` (how visible it is). A population of first
-//! attempts has an accuracy, mode weights and a salience range (σ uniform in it):
+//! attempts has an accuracy, mode weights and a salience (σ uniform in
+//! mean ± width, clipped to [0, 1]):
 //! - the deployed model's **own** attempts: `own_accuracy` (Acc@t1),
-//!   `own_mode_weights` (M is their length), `own_salience` (subtle errors);
+//!   `own_mode_weights` (M is their length), `own_salience` ± `own_salience_width`
+//!   (subtle errors);
 //! - the **foreign** attempts in the offline traces, written by another process:
 //!   `foreign_accuracy`, `foreign_mode_weights` (the *mode mismatch*: mostly other
-//!   modes), `foreign_salience` (the *salience mismatch*: blatant errors).
+//!   modes), `foreign_salience` ± `foreign_salience_width` (the *salience mismatch*:
+//!   blatant errors).
 //!
 //! The mismatch knob `lambda` (λ) mixes them: each offline trace's first attempt is
 //! foreign with probability λ and the model's own otherwise (λ = 0: the traces are
@@ -135,10 +138,12 @@ pub struct OfflineCorrection;
 pub struct Params {
     pub own_accuracy: f64,
     pub own_mode_weights: Vec<f64>,
-    pub own_salience: [f64; 2],
+    pub own_salience: f64,
+    pub own_salience_width: f64,
     pub foreign_accuracy: f64,
     pub foreign_mode_weights: Vec<f64>,
-    pub foreign_salience: [f64; 2],
+    pub foreign_salience: f64,
+    pub foreign_salience_width: f64,
     pub symptom_gain: f64,
     pub symptom_noise: f64,
     pub fix_success: f64,
@@ -166,16 +171,11 @@ pub struct Params {
 /// Most error modes a spec may ask for (the symptom and policy sizes follow).
 const MAX_MODES: usize = 16;
 
-fn salience_range(key: &str, r: &[f64; 2]) -> Result<(), Invalid> {
-    v::probability(&format!("{key}[0]"), r[0])?;
-    v::probability(&format!("{key}[1]"), r[1])?;
-    if r[0] > r[1] {
-        return Err(Invalid {
-            key: key.into(),
-            problem: format!("must be [low, high] with low ≤ high, got [{}, {}]", r[0], r[1]),
-        });
-    }
-    Ok(())
+/// A salience `mean ± width`: the mean in [0, 1], the width in [0, 0.5] (the range
+/// is clipped to [0, 1] where it is drawn, so any combination of overrides is valid).
+fn salience_range(key: &str, mean: f64, width: f64) -> Result<(), Invalid> {
+    v::probability(key, mean)?;
+    v::in_range(&format!("{key}_width"), width, 0.0, 0.5)
 }
 
 fn mode_weights(key: &str, w: &[f64], modes: usize) -> Result<(), Invalid> {
@@ -196,10 +196,10 @@ impl Validate for Params {
         let m = self.own_mode_weights.len();
         v::in_range("own_accuracy", self.own_accuracy, 0.05, 0.95)?;
         mode_weights("own_mode_weights", &self.own_mode_weights, m)?;
-        salience_range("own_salience", &self.own_salience)?;
+        salience_range("own_salience", self.own_salience, self.own_salience_width)?;
         v::in_range("foreign_accuracy", self.foreign_accuracy, 0.05, 0.95)?;
         mode_weights("foreign_mode_weights", &self.foreign_mode_weights, m)?;
-        salience_range("foreign_salience", &self.foreign_salience)?;
+        salience_range("foreign_salience", self.foreign_salience, self.foreign_salience_width)?;
         v::in_range("symptom_gain", self.symptom_gain, 0.0, 100.0)?;
         v::in_range("symptom_noise", self.symptom_noise, 0.01, 100.0)?;
         v::probability("fix_success", self.fix_success)?;

@@ -5,7 +5,7 @@ use super::Params;
 use crate::rng::Stream;
 use crate::sim::Replicate;
 
-/// Where first attempts come from: accuracy, error-mode weights, salience range.
+/// Where first attempts come from: accuracy, error-mode weights, salience range [lo, hi].
 pub(super) struct Population<'a> {
     pub accuracy: f64,
     pub modes: &'a [f64],
@@ -21,7 +21,7 @@ impl Params {
         Population {
             accuracy: self.own_accuracy,
             modes: &self.own_mode_weights,
-            salience: self.own_salience,
+            salience: clipped(self.own_salience, self.own_salience_width),
         }
     }
 
@@ -29,9 +29,14 @@ impl Params {
         Population {
             accuracy: self.foreign_accuracy,
             modes: &self.foreign_mode_weights,
-            salience: self.foreign_salience,
+            salience: clipped(self.foreign_salience, self.foreign_salience_width),
         }
     }
+}
+
+/// The salience range `mean ± width`, clipped to [0, 1].
+fn clipped(mean: f64, width: f64) -> [f64; 2] {
+    [(mean - width).max(0.0), (mean + width).min(1.0)]
 }
 
 /// The action index of keep; fix_j is action `j + 1`.
@@ -595,6 +600,7 @@ mod tests {
         let edits = |p: &Params| mean_over(p, 4, |r| r.arms[PLUS].edit_rate);
         assert!(edits(&p) < 0.15, "with the gap: {}", edits(&p));
         p.foreign_salience = p.own_salience;
+        p.foreign_salience_width = p.own_salience_width;
         assert!(edits(&p) > 0.15, "without: {}", edits(&p));
     }
 }
