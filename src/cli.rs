@@ -124,6 +124,11 @@ pub enum Command {
         #[command(flatten)]
         threads: Threads,
     },
+    /// Print each figure's claims table and knock-out table as Markdown (the README's).
+    Tables {
+        #[command(flatten)]
+        select: Select,
+    },
     /// Rebuild every figure in memory and compare it byte for byte with a figures folder.
     #[command(after_help = EXIT_CODES)]
     Verify {
@@ -205,6 +210,7 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             merge,
             threads,
         } => with_threads(&threads, || robustness(&select, seeds, out, &set, shard, &merge)),
+        Command::Tables { select } => tables(&select),
         Command::Verify {
             figures,
             specs,
@@ -645,6 +651,15 @@ fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robust
         }
     }
     Ok(out)
+}
+
+fn tables(select: &Select) -> Result<()> {
+    for source in sources(select)? {
+        let experiment = pipeline::declared(&source)?;
+        let claims = experiment.claims_of(&source)?;
+        print!("{}", crate::tables::markdown(experiment.id(), &claims));
+    }
+    Ok(())
 }
 
 /// Rebuilds the robustness outputs in memory and compares them byte for byte.

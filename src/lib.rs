@@ -18,4 +18,5 @@ pub mod shard;
 pub mod sim;
 pub mod spec;
 pub mod sweep;
+pub mod tables;
 pub mod verify;
