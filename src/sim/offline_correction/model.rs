@@ -1,0 +1,606 @@
+//! The simulation: populations of first attempts, the corrector, its training, and
+//! deployment. The module doc of `offline_correction` says what each piece stands for.
+
+use super::Params;
+use crate::rng::Stream;
+use crate::sim::Replicate;
+
+/// Where first attempts come from: accuracy, error-mode weights, salience range [lo, hi].
+pub(super) struct Population<'a> {
+    pub accuracy: f64,
+    pub modes: &'a [f64],
+    pub salience: [f64; 2],
+}
+
+impl Params {
+    pub(super) fn modes(&self) -> usize {
+        self.own_mode_weights.len()
+    }
+
+    pub(super) fn own(&self) -> Population<'_> {
+        Population {
+            accuracy: self.own_accuracy,
+            modes: &self.own_mode_weights,
+            salience: clipped(self.own_salience, self.own_salience_width),
+        }
+    }
+
+    pub(super) fn foreign(&self) -> Population<'_> {
+        Population {
+            accuracy: self.foreign_accuracy,
+            modes: &self.foreign_mode_weights,
+            salience: clipped(self.foreign_salience, self.foreign_salience_width),
+        }
+    }
+}
+
+/// The salience range `mean ± width`, clipped to [0, 1].
+fn clipped(mean: f64, width: f64) -> [f64; 2] {
+    [(mean - width).max(0.0), (mean + width).min(1.0)]
+}
+
+/// The action index of keep; fix_j is action `j + 1`.
+pub(super) const KEEP: usize = 0;
+
+/// A set of first attempts: `error[i]` is 0 for a right attempt and `e + 1` for an
+/// error of mode e; `x[i·M .. (i+1)·M]` is its symptom.
+pub(super) struct Attempts {
+    m: usize,
+    pub error: Vec<usize>,
+    x: Vec<f64>,
+}
+
+impl Attempts {
+    fn with_capacity(m: usize, n: usize) -> Self {
+        Attempts {
+            m,
+            error: Vec::with_capacity(n),
+            x: Vec::with_capacity(n * m),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.error.len()
+    }
+
+    pub fn symptom(&self, i: usize) -> &[f64] {
+        &self.x[i * self.m..(i + 1) * self.m]
+    }
+
+    /// Draws one attempt from `pop` and appends it.
+    fn push_drawn(&mut self, pop: &Population, p: &Params, rng: &mut Stream) {
+        let error = if rng.bernoulli(pop.accuracy) {
+            0
+        } else {
+            rng.categorical(pop.modes) + 1
+        };
+        let signal = if error == 0 {
+            0.0
+        } else {
+            let [lo, hi] = pop.salience;
+            (lo + (hi - lo) * rng.uniform()) * p.symptom_gain
+        };
+        let start = self.x.len();
+        push_normals(&mut self.x, self.m, rng);
+        for (j, x) in self.x[start..].iter_mut().enumerate() {
+            *x *= p.symptom_noise;
+            if error == j + 1 {
+                *x += signal;
+            }
+        }
+        self.error.push(error);
+    }
+
+    /// `n` attempts drawn from `pop`.
+    pub fn drawn(p: &Params, pop: &Population, n: usize, rng: &mut Stream) -> Self {
+        let mut a = Attempts::with_capacity(p.modes(), n);
+        for _ in 0..n {
+            a.push_drawn(pop, p, rng);
+        }
+        a
+    }
+
+    /// `n` attempts of the model's own.
+    pub fn own(p: &Params, n: usize, rng: &mut Stream) -> Self {
+        Attempts::drawn(p, &p.own(), n, rng)
+    }
+
+    /// `n` offline trace attempts: foreign with probability λ, the model's own otherwise.
+    pub fn traces(p: &Params, lambda: f64, n: usize, rng: &mut Stream) -> Self {
+        let mut a = Attempts::with_capacity(p.modes(), n);
+        let (own, foreign) = (p.own(), p.foreign());
+        for _ in 0..n {
+            let pop = if rng.bernoulli(lambda) { &foreign } else { &own };
+            a.push_drawn(pop, p, rng);
+        }
+        a
+    }
+}
+
+/// Appends `n` standard normals, both of each Box–Muller pair (with `libm`): the
+/// symptoms are most of the draws, and `Stream::normal` discards half of its pair.
+pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
+    let mut left = n;
+    while left > 0 {
+        let r = libm::sqrt(-2.0 * libm::log(rng.uniform_open0()));
+        let angle = 2.0 * std::f64::consts::PI * rng.uniform();
+        out.push(r * libm::cos(angle));
+        if left > 1 {
+            out.push(r * libm::sin(angle));
+        }
+        left = left.saturating_sub(2);
+    }
+}
+
+/// Probability that turn 2 is right after `action` on a first attempt with `error`.
+#[inline]
+pub(super) fn p_right_after(p: &Params, error: usize, action: usize) -> f64 {
+    match (error, action) {
+        (0, KEEP) => 1.0,
+        (0, _) => 1.0 - p.break_chance,
+        (e, a) if e == a => p.fix_success,
+        _ => 0.0,
+    }
+}
+
+/// The corrector: a softmax over keep and the M fixes, linear in `(1, x)`.
+/// `theta[k·(M+1)]` is action k's bias, `theta[k·(M+1) + 1 + j]` its weight on x_j.
+#[derive(Clone)]
+pub(super) struct Policy {
+    m: usize,
+    theta: Vec<f64>,
+}
+
+impl Policy {
+    /// The untrained, edit-happy corrector: keep's bias `base_keep_bias` below the
+    /// fixes', every symptom weight drawn from N(0, base_gain²) (it has not learned
+    /// which symptom calls for which fix).
+    pub fn base(p: &Params, rng: &mut Stream) -> Self {
+        let m = p.modes();
+        let w = m + 1;
+        let mut theta = vec![0.0; w * w];
+        theta[0] = p.base_keep_bias;
+        for k in 0..w {
+            for j in 0..m {
+                theta[k * w + 1 + j] = p.base_gain * rng.normal();
+            }
+        }
+        Policy { m, theta }
+    }
+
+    pub fn actions(&self) -> usize {
+        self.m + 1
+    }
+
+    #[inline]
+    fn logits(&self, x: &[f64], out: &mut [f64]) {
+        let w = self.m + 1;
+        for (k, o) in out.iter_mut().enumerate() {
+            let row = &self.theta[k * w..(k + 1) * w];
+            let mut z = row[0];
+            for j in 0..self.m {
+                z += row[1 + j] * x[j];
+            }
+            *o = z;
+        }
+    }
+
+    /// Softmax probabilities of the actions for symptom `x`, into `out`.
+    #[inline]
+    pub fn probabilities(&self, x: &[f64], out: &mut [f64]) {
+        self.probabilities_at(x, 1.0, out);
+    }
+
+    /// Softmax probabilities at sampling temperature `temperature`.
+    #[inline]
+    pub fn probabilities_at(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
+        self.logits(x, out);
+        let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut total = 0.0;
+        for o in out.iter_mut() {
+            *o = libm::exp((*o - max) / temperature);
+            total += *o;
+        }
+        for o in out.iter_mut() {
+            *o /= total;
+        }
+    }
+
+    /// Adds `scale · (onehot(action) − probs) ⊗ (1, x)` to `grad`: the gradient of
+    /// `scale · log π(action | x)`.
+    #[inline]
+    fn add_log_prob_gradient(&self, x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
+        let w = self.m + 1;
+        for (k, pk) in probs.iter().enumerate() {
+            let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
+            let row = &mut grad[k * w..(k + 1) * w];
+            row[0] += d;
+            for j in 0..self.m {
+                row[1 + j] += d * x[j];
+            }
+        }
+    }
+
+    fn step(&mut self, grad: &mut [f64], rate: f64) {
+        for (t, g) in self.theta.iter_mut().zip(grad.iter_mut()) {
+            *t += rate * *g;
+            *g = 0.0;
+        }
+    }
+}
+
+/// A (symptom index, target action) correction pair for supervised fine-tuning.
+pub(super) type Pair = (usize, usize);
+
+/// Minibatch SGD on cross-entropy over `pairs` (sampled with replacement), calling
+/// `record(step, policy)` at step 0 and every `record_every` steps.
+pub(super) fn fine_tune(
+    p: &Params,
+    policy: &mut Policy,
+    attempts: &Attempts,
+    pairs: &[Pair],
+    rng: &mut Stream,
+    mut record: impl FnMut(usize, &Policy),
+) {
+    record(0, policy);
+    let mut probs = vec![0.0; policy.actions()];
+    let mut grad = vec![0.0; policy.theta.len()];
+    for step in 1..=p.sft_steps {
+        if !pairs.is_empty() {
+            for _ in 0..p.sft_batch {
+                let (i, target) = pairs[rng.below(pairs.len())];
+                let x = attempts.symptom(i);
+                policy.probabilities(x, &mut probs);
+                policy.add_log_prob_gradient(x, &probs, target, 1.0, &mut grad);
+            }
+            policy.step(&mut grad, p.sft_rate / p.sft_batch as f64);
+        }
+        if step % p.record_every == 0 {
+            record(step, policy);
+        }
+    }
+}
+
+/// Pair-SFT's pairs: each wrong trace with its correction `fix_e`; with `keep_pairs`,
+/// each right trace with keep too.
+pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair> {
+    (0..traces.len())
+        .filter_map(|i| match traces.error[i] {
+            0 if keep_pairs => Some((i, KEEP)),
+            0 => None,
+            e => Some((i, e)),
+        })
+        .collect()
+}
+
+/// STaR's pairs: the base corrector's sampled corrections of its own attempts that
+/// turned a wrong first attempt right.
+fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
+    let mut probs = vec![0.0; base.actions()];
+    let mut pairs = Vec::new();
+    for i in 0..own.len() {
+        base.probabilities(own.symptom(i), &mut probs);
+        let action = rng.categorical(&probs);
+        let right = rng.bernoulli(p_right_after(p, own.error[i], action));
+        if own.error[i] != 0 && right {
+            pairs.push((i, action));
+        }
+    }
+    pairs
+}
+
+/// REINFORCE on the model's own first attempts with reward r2 (1 if turn 2 is right).
+/// The first attempt's reward r1 is the per-problem baseline (it does not depend on the
+/// action, so the gradient stays unbiased), plus a running mean of r2 − r1.
+pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &mut Stream) {
+    let mut probs = vec![0.0; policy.actions()];
+    let mut grad = vec![0.0; policy.theta.len()];
+    let mut baseline = 0.0;
+    for _ in 0..p.rl_steps {
+        let mut batch_reward = 0.0;
+        for _ in 0..p.rl_batch {
+            let i = rng.below(pool.len());
+            let x = pool.symptom(i);
+            policy.probabilities(x, &mut probs);
+            let action = rng.categorical(&probs);
+            let r1 = (pool.error[i] == 0) as u8 as f64;
+            let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
+            policy.add_log_prob_gradient(x, &probs, action, r2 - r1 - baseline, &mut grad);
+            batch_reward += r2 - r1;
+        }
+        policy.step(&mut grad, p.rl_rate / p.rl_batch as f64);
+        baseline = p.baseline_decay * baseline + (1.0 - p.baseline_decay) * batch_reward / p.rl_batch as f64;
+    }
+}
+
+/// The anchor's metrics of a corrector deployed on `eval`.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Deployed {
+    pub acc_t1: f64,
+    pub acc_t2: f64,
+    pub i_to_c: f64,
+    pub c_to_i: f64,
+    pub edit_rate: f64,
+    pub entropy: f64,
+}
+
+impl Deployed {
+    pub fn delta(&self) -> f64 {
+        self.acc_t2 - self.acc_t1
+    }
+
+    /// Share of the wrong first attempts turned right.
+    pub fn fix_rate(&self) -> f64 {
+        self.i_to_c / (1.0 - self.acc_t1).max(1e-12)
+    }
+}
+
+/// Deploys `policy` at `deploy_temperature` on `eval`: exact expectations over the
+/// sampled action and the fix outcome of each problem.
+pub(super) fn deploy(p: &Params, policy: &Policy, eval: &Attempts) -> Deployed {
+    let mut probs = vec![0.0; policy.actions()];
+    let mut chosen = vec![0.0; policy.actions()];
+    let mut d = Deployed::default();
+    for i in 0..eval.len() {
+        policy.probabilities_at(eval.symptom(i), p.deploy_temperature, &mut probs);
+        let error = eval.error[i];
+        let mut after = 0.0;
+        for (a, pa) in probs.iter().enumerate() {
+            chosen[a] += pa;
+            after += pa * p_right_after(p, error, a);
+        }
+        if error == 0 {
+            d.acc_t1 += 1.0;
+            d.c_to_i += 1.0 - after;
+        } else {
+            d.i_to_c += after;
+        }
+        d.acc_t2 += after;
+    }
+    let n = eval.len() as f64;
+    d.acc_t1 /= n;
+    d.acc_t2 /= n;
+    d.i_to_c /= n;
+    d.c_to_i /= n;
+    d.edit_rate = 1.0 - chosen[KEEP] / n;
+    d.entropy = normalised_entropy(&chosen);
+    d
+}
+
+/// Entropy of the distribution proportional to `weights`, divided by ln(number of actions).
+pub(super) fn normalised_entropy(weights: &[f64]) -> f64 {
+    let total: f64 = weights.iter().sum();
+    let mut h = 0.0;
+    for &w in weights {
+        if w > 0.0 {
+            let q = w / total;
+            h -= q * libm::log(q);
+        }
+    }
+    h / libm::log(weights.len() as f64)
+}
+
+/// Share of the first `curve_attempts` wrong attempts in `set` that the corrector
+/// turns right at `deploy_temperature` (expected over its action and the fix outcome).
+pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts) -> f64 {
+    let mut probs = vec![0.0; policy.actions()];
+    let (mut fixed, mut wrong) = (0.0, 0usize);
+    for i in 0..set.len() {
+        let e = set.error[i];
+        if e != 0 && wrong < p.curve_attempts {
+            wrong += 1;
+            policy.probabilities_at(set.symptom(i), p.deploy_temperature, &mut probs);
+            fixed += probs[e] * p.fix_success;
+        }
+    }
+    fixed / wrong.max(1) as f64
+}
+
+/// The arms of the main condition, in the order of the panels.
+pub(super) const ARMS: [&str; 7] = [
+    "base",
+    "star",
+    "pair_sft",
+    "pair_sft_plus",
+    "pair_sft_own",
+    "pair_sft_plus_own",
+    "online_rl",
+];
+pub(super) const PAIR: usize = 2;
+pub(super) const PLUS: usize = 3;
+pub(super) const OWN: usize = 4;
+pub(super) const PLUS_OWN: usize = 5;
+pub(super) const RL: usize = 6;
+
+/// One Pair-SFT training curve: (step, fix rate on the trace set's wrong attempts,
+/// fix rate on the model's own wrong attempts).
+pub(super) type Curve = Vec<(usize, f64, f64)>;
+
+/// One replicate of the main condition.
+pub(super) struct MainRun {
+    pub arms: [Deployed; 7],
+    /// Pair-SFT at λ = `lambda` (foreign traces).
+    pub curve: Curve,
+    /// Pair-SFT at λ = 0 (the model's own attempts as traces).
+    pub curve_own: Curve,
+}
+
+/// Pair-SFT (or, with `keep_pairs`, Pair-SFT+) from `base` on `traces`, recording
+/// its fix rates on the traces' and on the model's own wrong attempts.
+fn pair_sft(
+    p: &Params,
+    base: &Policy,
+    traces: &Attempts,
+    eval: &Attempts,
+    keep_pairs: bool,
+    rng: &mut Stream,
+) -> (Policy, Curve) {
+    let mut pair = base.clone();
+    let mut curve = Vec::new();
+    let pairs = correction_pairs(traces, keep_pairs);
+    let record = |step: usize, policy: &Policy| {
+        if !keep_pairs {
+            curve.push((step, fix_rate(p, policy, traces), fix_rate(p, policy, eval)));
+        }
+    };
+    fine_tune(p, &mut pair, traces, &pairs, rng, record);
+    (pair, curve)
+}
+
+/// Every arm of one replicate. The arms share the replicate's eval set and base
+/// corrector, so differences between arms are paired.
+pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
+    let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
+    let base = Policy::base(p, &mut rep.stream("base"));
+
+    let traces = Attempts::traces(p, p.lambda, p.traces, &mut rep.stream("traces"));
+    let (pair, curve) = pair_sft(p, &base, &traces, &eval, false, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, &mut rep.stream("sft/plus"));
+    let own_traces = Attempts::traces(p, 0.0, p.traces, &mut rep.stream("traces/own"));
+    let (own, curve_own) = pair_sft(p, &base, &own_traces, &eval, false, &mut rep.stream("sft/pair/own"));
+    let (plus_own, _) = pair_sft(p, &base, &own_traces, &eval, true, &mut rep.stream("sft/plus/own"));
+
+    let star_own = Attempts::own(p, p.star_attempts, &mut rep.stream("star/attempts"));
+    let pairs = star_pairs(p, &base, &star_own, &mut rep.stream("star/actions"));
+    let mut star = base.clone();
+    fine_tune(p, &mut star, &star_own, &pairs, &mut rep.stream("sft/star"), |_, _| {});
+
+    let pool = Attempts::own(p, p.rl_pool, &mut rep.stream("rl/pool"));
+    let mut rl = base.clone();
+    online_rl(p, &mut rl, &pool, &mut rep.stream("rl"));
+
+    MainRun {
+        arms: [&base, &star, &pair, &plus, &own, &plus_own, &rl].map(|policy| deploy(p, policy, &eval)),
+        curve,
+        curve_own,
+    }
+}
+
+/// Pair-SFT's and Pair-SFT+'s deployed metrics at mismatch `lambda` (one replicate of
+/// `sweep/<λ>`; both are trained on the same traces).
+pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> [Deployed; 2] {
+    let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
+    let traces = Attempts::traces(p, lambda, p.traces, &mut rep.stream("traces"));
+    let base = Policy::base(p, &mut rep.stream("base"));
+    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, &mut rep.stream("sft/plus"));
+    [deploy(p, &pair, &eval), deploy(p, &plus, &eval)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec's parameters, at a small size.
+    fn params() -> Params {
+        let text = include_str!("../../../specs/offline_correction.toml");
+        let spec: toml::Table = toml::from_str(text).expect("spec parses");
+        let mut p: Params = spec["params"].clone().try_into().expect("params parse");
+        p.eval_problems = 400;
+        p.traces = 400;
+        p.star_attempts = 200;
+        p.rl_pool = 400;
+        p.rl_steps = 500;
+        p
+    }
+
+    fn replicate(index: u64) -> Replicate<'static> {
+        Replicate {
+            seed: 7,
+            condition: "test",
+            index,
+        }
+    }
+
+    /// Mean of one arm's deployed metric over `n` replicates of the main condition.
+    fn mean_over(p: &Params, n: u64, f: impl Fn(&MainRun) -> f64) -> f64 {
+        (0..n).map(|i| f(&main_run(p, replicate(i)))).sum::<f64>() / n as f64
+    }
+
+    #[test]
+    fn paired_normals_have_unit_moments() {
+        let mut rng = Stream::new(1, "normals", 0, "t");
+        let mut xs = Vec::new();
+        for _ in 0..40_000 {
+            push_normals(&mut xs, 5, &mut rng);
+        }
+        assert_eq!(xs.len(), 200_000);
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn entropy_is_zero_for_one_action_and_one_for_uniform() {
+        assert_eq!(normalised_entropy(&[10.0, 0.0, 0.0]), 0.0);
+        assert!((normalised_entropy(&[5.0, 5.0, 5.0, 5.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn turn_two_outcomes_follow_phi_and_psi() {
+        let p = params();
+        assert_eq!(p_right_after(&p, 0, KEEP), 1.0);
+        assert_eq!(p_right_after(&p, 0, 3), 1.0 - p.break_chance);
+        assert_eq!(p_right_after(&p, 2, 2), p.fix_success);
+        assert_eq!(p_right_after(&p, 2, 1), 0.0);
+        assert_eq!(p_right_after(&p, 2, KEEP), 0.0);
+    }
+
+    #[test]
+    fn traces_come_from_the_population_lambda_names() {
+        let p = params();
+        let share = |lambda: f64, modes: &[usize]| {
+            let t = Attempts::traces(&p, lambda, 20_000, &mut Stream::new(1, "t", 0, "traces"));
+            let wrong = t.error.iter().filter(|&&e| e != 0).count() as f64;
+            t.error.iter().filter(|&&e| modes.contains(&e)).count() as f64 / wrong
+        };
+        // Modes 1–3 hold 80% of the model's own errors and 20% of the foreign ones.
+        assert!((share(0.0, &[1, 2, 3]) - 0.8).abs() < 0.02);
+        assert!((share(1.0, &[1, 2, 3]) - 0.2).abs() < 0.02);
+    }
+
+    #[test]
+    fn a_corrector_that_always_keeps_changes_nothing() {
+        let p = params();
+        let eval = Attempts::own(&p, 500, &mut Stream::new(1, "t", 0, "eval"));
+        let mut keeper = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
+        keeper.theta.iter_mut().for_each(|t| *t = 0.0);
+        keeper.theta[0] = 50.0;
+        let d = deploy(&p, &keeper, &eval);
+        assert!(d.delta().abs() < 1e-12 && d.edit_rate < 1e-12 && d.c_to_i < 1e-12);
+    }
+
+    #[test]
+    fn without_a_mismatch_pair_sft_loses_nothing() {
+        // Knock-out `no_mismatch` at small size: with λ = 0 the λ arm and the matched
+        // arm are trained on the same population, so the fix-rate cost vanishes.
+        let mut p = params();
+        let cost = |p: &Params| mean_over(p, 6, |r| r.arms[OWN].fix_rate() - r.arms[PAIR].fix_rate());
+        assert!(cost(&p) > 0.02, "with the mismatch: {}", cost(&p));
+        p.lambda = 0.0;
+        assert!(cost(&p).abs() < 0.01, "without: {}", cost(&p));
+    }
+
+    #[test]
+    fn online_rl_keeps_only_while_editing_has_a_cost() {
+        // Knock-out `no_break_chance` at small size: with ψ = 0 editing is free and
+        // RL stops keeping.
+        let mut p = params();
+        let edits = |p: &Params| mean_over(p, 4, |r| r.arms[RL].edit_rate);
+        assert!(edits(&p) < 0.6, "with ψ: {}", edits(&p));
+        p.break_chance = 0.0;
+        assert!(edits(&p) > 0.8, "without: {}", edits(&p));
+    }
+
+    #[test]
+    fn keep_pairs_collapse_only_under_the_salience_gap() {
+        // Knock-out `no_salience_gap` at small size.
+        let mut p = params();
+        let edits = |p: &Params| mean_over(p, 4, |r| r.arms[PLUS].edit_rate);
+        assert!(edits(&p) < 0.15, "with the gap: {}", edits(&p));
+        p.foreign_salience = p.own_salience;
+        p.foreign_salience_width = p.own_salience_width;
+        assert!(edits(&p) > 0.15, "without: {}", edits(&p));
+    }
+}
