@@ -7,19 +7,20 @@ BIN    := target/release/mismatch
 IDS    := $(basename $(notdir $(wildcard specs/*.toml)))
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 # The code every figure depends on: all of it but the other figures' simulations.
-SHARED  := $(filter-out $(wildcard src/sim/*.rs),$(SOURCES)) src/sim/mod.rs
+SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs),$(SOURCES)) src/sim/mod.rs
 
 .PHONY: all figures test verify bench lint check clean
 
 all: figures
 
-# A figure is rebuilt when its spec, its simulation (src/sim/ID.rs) or the shared code
+# A figure is rebuilt when its spec, its simulation (src/sim/ID.rs or src/sim/ID/*.rs) or the shared code
 # changed. The binary is an order-only prerequisite: it is rebuilt when any source
 # changed, but that alone does not rerun every figure. With nothing changed, a second
 # `make figures` does no work.
 figures: $(IDS:%=figures/%.svg)
 
-figures/%.svg: specs/%.toml src/sim/%.rs $(SHARED) | $(BIN)
+.SECONDEXPANSION:
+figures/%.svg: specs/%.toml $$(wildcard src/sim/$$*.rs src/sim/$$*/*.rs) $(SHARED) | $(BIN)
 	$(BIN) run $*
 
 $(BIN): $(SOURCES)
