@@ -267,6 +267,20 @@ mod tests {
     }
 
     #[test]
+    fn a_frozen_readout_makes_rlcr_pay_accuracy() {
+        let frozen = Params {
+            readout_lr: 0.0,
+            ..small()
+        };
+        let (free, stuck) = (run(&small()), run(&frozen));
+        let last = frozen.steps as f64;
+        let gap = |o: &Observations| mean_of(o, "rlvr", "accuracy", last) - mean_of(o, "rlcr", "accuracy", last);
+        assert!(gap(&free).abs() < 0.01, "free readout gap {}", gap(&free));
+        assert!(gap(&stuck) > 0.02, "frozen readout gap {}", gap(&stuck));
+        assert_eq!(mean_of(&stuck, "rlcr", "readout_slope", last), 1.0);
+    }
+
+    #[test]
     fn a_real_valued_scale_keeps_rlvr_ranking() {
         let real = Params {
             confidence_levels: 0,
