@@ -9,7 +9,7 @@ SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 # The code every figure depends on: all of it but the other figures' simulations.
 SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs),$(SOURCES)) src/sim/mod.rs
 
-.PHONY: all figures test verify bench lint check clean
+.PHONY: all figures test verify bench lint check robustness clean
 
 all: figures
 
@@ -32,6 +32,12 @@ test:
 
 check: $(BIN)
 	$(BIN) check --all
+
+# Where the claims hold: every claim and knock-out at 20 seeds, and every robustness
+# map; writes figures/robustness/ (exit 1 if a finding holds at fewer than 19 of 20).
+SEEDS ?= 20
+robustness: $(BIN)
+	$(BIN) robustness --all --seeds $(SEEDS)
 
 verify: $(BIN)
 	$(BIN) verify

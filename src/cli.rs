@@ -1,6 +1,5 @@
 //! Command-line interface. [`run`] is the only place an error becomes an exit code.
 
-use crate::analysis::claims;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::pipeline::{self, Built, OutputFile};
@@ -8,7 +7,7 @@ use crate::shard::{self, ShardFile};
 use crate::sim::Shard;
 use crate::spec::{parse_override, Source};
 use crate::sweep::{self, Sweep};
-use crate::{output, verify};
+use crate::{output, robustness, verify};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -81,11 +80,47 @@ pub enum Command {
         #[command(flatten)]
         threads: Threads,
     },
-    /// Evaluate each figure's claims, and its ablation, and print a verdict per claim.
+    /// Evaluate each figure's claims at one or more seeds, and under each knock-out, and
+    /// print a verdict per claim: a finding must hold at ≥ 95% of the seeds, a premise or
+    /// sanity check at all of them, and each knock-out must break its findings.
     #[command(after_help = EXIT_CODES)]
     Check {
         #[command(flatten)]
         select: Select,
+        /// Number of seeds: seed 0 is the spec's, seed k ≥ 1 is derived from it
+        /// (SHA-256 of "mismatch/seed/v1", the spec seed and k; see src/rng.rs).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: u32,
+        /// Override a spec value before checking, e.g. --set params.window=20 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        threads: Threads,
+    },
+    /// Where the claims hold: the multi-seed check (with knock-outs) and every robustness
+    /// map of each figure: writes OUT/ID.{svg,png,pdf}, OUT/ID.regions.txt,
+    /// OUT/data/ID.{csv,seeds.csv,tex} and OUT/numbers.tex (the spread macros).
+    #[command(after_help = EXIT_CODES)]
+    Robustness {
+        #[command(flatten)]
+        select: Select,
+        /// Seeds of the multi-seed check (the maps use each map's own `seeds`).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: u32,
+        /// Output folder [default: figures/robustness; out/robustness with --set].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a spec value, e.g. --set params.window=20 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<(String, String)>,
+        /// Run only cells I of N of the maps (0 <= I < N) and write a shard file
+        /// (OUT/ID.robustness-I-of-N.csv, OUT defaults to `shards`) for --merge.
+        #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "merge")]
+        shard: Option<Shard>,
+        /// Assemble the maps from the robustness shard files in these folders instead of
+        /// running them (the multi-seed check still runs here).
+        #[arg(long, value_name = "DIR")]
+        merge: Vec<PathBuf>,
         #[command(flatten)]
         threads: Threads,
     },
@@ -98,6 +133,11 @@ pub enum Command {
         /// Folder holding the specs.
         #[arg(long, default_value = "specs")]
         specs: PathBuf,
+        /// Also rebuild FIGURES/robustness/ (the multi-seed checks and maps of
+        /// `make robustness`, at the seed count its tables record) and compare it.
+        /// Slow: it reruns every seed and grid point.
+        #[arg(long)]
+        robustness: bool,
         #[command(flatten)]
         threads: Threads,
     },
@@ -150,12 +190,33 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             specs,
             threads,
         } => with_threads(&threads, || sweep(&file, out, &specs)),
-        Command::Check { select, threads } => with_threads(&threads, || check(&select)),
+        Command::Check {
+            select,
+            seeds,
+            set,
+            threads,
+        } => with_threads(&threads, || check(&select, seeds, &set)),
+        Command::Robustness {
+            select,
+            seeds,
+            out,
+            set,
+            shard,
+            merge,
+            threads,
+        } => with_threads(&threads, || robustness(&select, seeds, out, &set, shard, &merge)),
         Command::Verify {
             figures,
             specs,
+            robustness,
             threads,
-        } => with_threads(&threads, || verify(&figures, &specs)),
+        } => with_threads(&threads, || {
+            verify(&figures, &specs)?;
+            if robustness {
+                verify_robustness(&figures.join(robustness::FOLDER), &specs)?;
+            }
+            Ok(())
+        }),
     };
     outcome.map_err(|e| {
         eprintln!("error: {e}");
@@ -344,22 +405,36 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
             .map_err(|e| Error::Input(format!("{}: point {}: {e}", file.display(), sweep::folder_name(point))))?;
     }
     let mut staged = Vec::new();
-    let mut table: Vec<(String, Vec<claims::Verdict>)> = Vec::new();
+    let mut table: Vec<(String, Vec<(String, bool)>)> = Vec::new();
+    let mut failing = 0;
     for (k, point) in points.iter().enumerate() {
         let name = sweep::folder_name(point);
         eprintln!("[{}/{}] {name}", k + 1, points.len());
-        let built = build_one(&base.clone().with_overrides(point))?;
-        let verdicts: Vec<claims::Verdict> = built
+        let source = base.clone().with_overrides(point);
+        let built = build_one(&source)?;
+        let report = pipeline::check(&source, 1)?;
+        let mut columns: Vec<(String, bool)> = report
             .claims
             .iter()
-            .map(|c| claims::evaluate(&built.summary, c))
-            .collect::<Result<_>>()?;
+            .map(|t| (format!("{}:{}", t.kind.name(), t.id), t.passes()))
+            .collect();
+        for ko in &report.knockouts {
+            for t in &ko.tallies {
+                let role = match t.role {
+                    pipeline::Role::Holds => "holds",
+                    pipeline::Role::Breaks => "breaks",
+                    pipeline::Role::Survives => "survives",
+                };
+                columns.push((format!("{}/{role}/{}", ko.id, t.id), t.passes()));
+            }
+        }
+        failing += usize::from(!report.all_hold());
         let files = pipeline::render_outputs(&built)?;
         staged.extend(output::stage_figures(
             &out.join(&name),
             &[(built.header.id.clone(), built.spec_sha256.clone(), files)],
         ));
-        table.push((name, verdicts));
+        table.push((name, columns));
     }
     let csv = sweep.table(&points, &table);
     print!("{csv}");
@@ -367,34 +442,253 @@ fn sweep(file: &Path, out: Option<PathBuf>, specs: &Path) -> Result<()> {
     let refs: Vec<(PathBuf, &[u8])> = staged.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     output::write_all_atomically(&refs)?;
     eprintln!("wrote {} points to {}", points.len(), out.display());
+    if failing > 0 {
+        return Err(Error::Failed(format!(
+            "a claim or knock-out failed at {failing} of {} points (see {}/sweep.csv)",
+            points.len(),
+            out.display()
+        )));
+    }
     Ok(())
 }
 
-fn print_verdicts(label: &str, verdicts: &[crate::analysis::claims::Verdict]) {
-    for v in verdicts {
-        let mark = if v.holds { "PASS" } else { "FAIL" };
-        println!("  {mark} {label}{}: {}\n         {}", v.id, v.says, v.detail);
+fn print_tallies(tallies: &[pipeline::Tally]) {
+    for t in tallies {
+        let mark = if t.passes() { "PASS" } else { "FAIL" };
+        let role = match t.role {
+            pipeline::Role::Holds => "",
+            pipeline::Role::Breaks => "breaks ",
+            pipeline::Role::Survives => "survives ",
+        };
+        println!("  {mark} {role}{} {}: {}", t.kind.name(), t.id, t.says);
+        if t.seeds() > 1 {
+            let (lo, mid, hi) = t.spread();
+            let verb = if t.role == pipeline::Role::Breaks { "fails" } else { "holds" };
+            println!(
+                "         {verb} at {} of {} seeds (needs {}); its number: median {mid:.4}, range {lo:.4} to {hi:.4}",
+                t.met(),
+                t.seeds(),
+                t.required()
+            );
+        }
+        println!("         seed 0: {}", t.detail);
     }
 }
 
-fn check(select: &Select) -> Result<()> {
+fn check(select: &Select, seeds: u32, set: &[(String, String)]) -> Result<()> {
     let mut failed = Vec::new();
     for source in sources(select)? {
-        let built = build_one(&source)?;
-        let report = pipeline::check(&source, &built)?;
-        println!("{}: {}", report.id, built.header.claim);
-        print_verdicts("", &report.claims);
-        println!("  ablation: {}", report.ablation_says);
-        print_verdicts("ablation ", &report.ablation_claims);
-        print_verdicts("", &report.breaks);
+        let source = source.with_overrides(set);
+        let report = pipeline::check(&source, seeds)?;
+        println!("{}: {}", report.id, report.claim);
+        if report.seeds.len() > 1 {
+            let shown: Vec<String> = report.seeds.iter().take(4).map(|s| s.to_string()).collect();
+            println!(
+                "  {} seeds: {}{} (seed 0 is the spec's)",
+                report.seeds.len(),
+                shown.join(", "),
+                if report.seeds.len() > 4 { ", …" } else { "" }
+            );
+        }
+        print_tallies(&report.claims);
+        for ko in &report.knockouts {
+            println!("  knock-out {}: {} (set {})", ko.id, ko.assumption, crate::spec::show_point(&ko.set));
+            print_tallies(&ko.tallies);
+        }
         if !report.all_hold() {
-            failed.push(report.id);
+            let bad: Vec<String> = report
+                .claims
+                .iter()
+                .filter(|t| !t.passes())
+                .map(|t| t.id.clone())
+                .chain(report.knockouts.iter().flat_map(|k| {
+                    k.tallies.iter().filter(|t| !t.passes()).map(move |t| match t.role {
+                        pipeline::Role::Breaks => format!("knock-out {} does not break {}", k.id, t.id),
+                        _ => format!("{} under knock-out {}", t.id, k.id),
+                    })
+                }))
+                .collect();
+            failed.push(format!("{} ({})", report.id, bad.join("; ")));
         }
     }
     if failed.is_empty() {
         Ok(())
     } else {
         Err(Error::Failed(format!("claims failed for: {}", failed.join(", "))))
+    }
+}
+
+/// `mismatch robustness`: the multi-seed check and the maps of each selected figure.
+fn robustness(
+    select: &Select,
+    seeds: u32,
+    out: Option<PathBuf>,
+    set: &[(String, String)],
+    shard: Option<Shard>,
+    merge: &[PathBuf],
+) -> Result<()> {
+    if let Some(part) = shard {
+        return robustness_shard(select, out, set, part);
+    }
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(if set.is_empty() { output::COMMITTED } else { "out" }).join(robustness::FOLDER)
+    });
+    if !set.is_empty() {
+        output::refuse_committed(&out, "--set changes the spec")?;
+    }
+    let merged = robustness_gather(merge)?;
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut failed = Vec::new();
+    for source in sources(select)? {
+        let source = source.with_overrides(set);
+        let experiment = pipeline::declared(&source)?;
+        eprintln!("{}: checking claims and knock-outs at {seeds} seeds", experiment.id());
+        let report = pipeline::check(&source, seeds)?;
+        let results = match merged.iter().find(|(id, _, _)| id == experiment.id()) {
+            Some((_, sha, results)) => {
+                let own = experiment_sha(&source)?;
+                if *sha != own {
+                    return Err(Error::Input(format!(
+                        "the robustness shards of {} were made from another spec (sha256 {sha}, this one {own}). Fix: rerun the shards with this spec",
+                        experiment.id()
+                    )));
+                }
+                results.clone()
+            }
+            None => robustness::run_cells(&source, Shard::ALL, |k, n| {
+                if k == 1 || k == n || k % 10 == 0 {
+                    eprintln!("{}: map cell {k}/{n}", experiment.id());
+                }
+            })?,
+        };
+        for f in robustness::outputs(&source, &report, &results)? {
+            files.push((out.join(&f.path), f.bytes));
+        }
+        if !report.all_hold() {
+            failed.push(report.id.clone());
+        }
+    }
+    let numbers = robustness::numbers_tex(&out, &files);
+    files.push((out.join(output::NUMBERS), numbers.into_bytes()));
+    let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+    output::write_all_atomically(&refs)?;
+    eprintln!("wrote {} files to {}", files.len(), out.display());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "claims failed across seeds for: {} (see {})",
+            failed.join(", "),
+            failed
+                .iter()
+                .map(|id| out.join(format!("data/{id}.seeds.csv")).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+fn experiment_sha(source: &Source) -> Result<String> {
+    Ok(crate::manifest::sha256_hex(source.text.as_bytes()))
+}
+
+/// Runs one shard of the map cells of each selected figure into a shard file.
+fn robustness_shard(select: &Select, out: Option<PathBuf>, set: &[(String, String)], part: Shard) -> Result<()> {
+    if !set.is_empty() {
+        return Err(Error::Input(
+            "robustness --shard with --set: shard files record the spec, not overrides. Fix: write the overrides into a spec copy and pass --spec".into(),
+        ));
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("shards"));
+    output::refuse_committed(&out, "shard files are not figures")?;
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for source in sources(select)? {
+        let id = pipeline::declared(&source)?.id();
+        let results = robustness::run_cells(&source, part, |_, _| {})?;
+        let text = robustness::shard_text(id, &experiment_sha(&source)?, part, &results);
+        files.push((
+            out.join(format!("{id}.robustness-{}-of-{}.csv", part.index, part.count)),
+            text.into_bytes(),
+        ));
+    }
+    let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+    output::write_all_atomically(&refs)?;
+    for (p, _) in &files {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// Every robustness shard file in `dirs`, grouped by figure: (id, spec hash, cells).
+fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robustness::CellResult>)>> {
+    let mut out: Vec<(String, String, Vec<robustness::CellResult>)> = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read the folder", dir, e))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().contains(".robustness-") && p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let (id, sha, cells) = robustness::parse_shard(&path, &text)?;
+            match out.iter_mut().find(|(i, _, _)| *i == id) {
+                Some((_, s, all)) if *s == sha => all.extend(cells),
+                Some(_) => {
+                    return Err(Error::Input(format!(
+                        "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
+                        path.display()
+                    )))
+                }
+                None => out.push((id, sha, cells)),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds the robustness outputs in memory and compares them byte for byte.
+fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for e in pipeline::experiments() {
+        let table = dir.join(format!("data/{}.seeds.csv", e.id()));
+        let text = std::fs::read_to_string(&table).map_err(|err| {
+            Error::Failed(format!(
+                "missing {} ({err}): run `make robustness` to make it",
+                table.display()
+            ))
+        })?;
+        let seeds: u32 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split(',').nth(5))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::Failed(format!("{}: no seed count in its first row", table.display())))?;
+        let source = Source::read(&spec_path(specs, e.id()))?;
+        eprintln!("{}: rebuilding the robustness outputs at {seeds} seeds", e.id());
+        let report = pipeline::check(&source, seeds)?;
+        let results = robustness::run_cells(&source, Shard::ALL, |_, _| {})?;
+        for f in robustness::outputs(&source, &report, &results)? {
+            files.push((dir.join(&f.path), f.bytes));
+        }
+    }
+    let numbers = robustness::numbers_tex(dir, &files);
+    files.push((dir.join(output::NUMBERS), numbers.into_bytes()));
+    let mut bad = 0;
+    for (path, bytes) in &files {
+        let verdict = match std::fs::read(path) {
+            Ok(found) if found == *bytes => "ok",
+            Ok(_) => "differs",
+            Err(_) => "missing",
+        };
+        bad += usize::from(verdict != "ok");
+        println!("{verdict:<9} {}", path.display());
+    }
+    if bad == 0 {
+        println!("verified: {} robustness files identical to a fresh build", files.len());
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("{bad} of {} robustness files do not match a fresh build", files.len())))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod output;
 pub mod pipeline;
 pub mod render;
+pub mod robustness;
 pub mod rng;
 pub mod shard;
 pub mod sim;

@@ -2,10 +2,10 @@
 //! Nothing here writes a file; `output` does, atomically, once every byte is ready.
 
 use crate::analysis::{self, claims, Summary};
-use crate::error::{Error, Result};
+use crate::error::{internal, Error, Result};
 use crate::render;
 use crate::sim::{Model, Observations, Runner, Shard};
-use crate::spec::{Ablation, Claim, Header, Source, Spec};
+use crate::spec::{Claim, Header, Kind, Knockout, Robustness, Source, Spec};
 use std::marker::PhantomData;
 
 /// A figure's registry entry: its id and how to build it from a spec.
@@ -17,6 +17,13 @@ pub trait Experiment: Sync {
     fn observe(&self, source: &Source, shard: Shard, progress: Option<indicatif::ProgressBar>) -> Result<Observations>;
     /// Validates the spec, analyses the observations and lays out the figure.
     fn assemble(&self, source: &Source, observations: &Observations) -> Result<Built>;
+    /// Validates the spec, runs the simulation and analyses it, without the figure:
+    /// what claims are judged on (multi-seed checks, knock-outs, robustness maps).
+    fn analyse(&self, source: &Source) -> Result<Analysed>;
+    /// The spec's header alone (validated).
+    fn analyse_header(&self, source: &Source) -> Result<Header>;
+    /// The spec's claims, knock-outs and robustness maps (validated).
+    fn claims_of(&self, source: &Source) -> Result<Claims>;
     /// Both: the whole figure from its spec.
     fn build(&self, source: &Source, progress: Option<indicatif::ProgressBar>) -> Result<Built> {
         let observations = self.observe(source, Shard::ALL, progress)?;
@@ -33,7 +40,24 @@ pub struct Built {
     pub summary: Summary,
     pub figure: render::Figure,
     pub claims: Vec<Claim>,
-    pub ablation: Ablation,
+    pub knockouts: Vec<Knockout>,
+    pub robustness: Vec<Robustness>,
+}
+
+/// What a spec claims: its claims, knock-outs and robustness maps.
+pub struct Claims {
+    pub claims: Vec<Claim>,
+    pub knockouts: Vec<Knockout>,
+    pub robustness: Vec<Robustness>,
+}
+
+/// A figure's analysed numbers and what its spec claims about them (no layout).
+pub struct Analysed {
+    pub header: Header,
+    pub summary: Summary,
+    pub claims: Vec<Claim>,
+    pub knockouts: Vec<Knockout>,
+    pub robustness: Vec<Robustness>,
 }
 
 struct Entry<M>(PhantomData<M>);
@@ -79,7 +103,34 @@ impl<M: Model + Sync> Experiment for Entry<M> {
             summary,
             figure,
             claims: spec.claims,
-            ablation: spec.ablation,
+            knockouts: spec.knockouts,
+            robustness: spec.robustness,
+        })
+    }
+
+    fn analyse_header(&self, source: &Source) -> Result<Header> {
+        Ok(Self::load(source)?.header)
+    }
+
+    fn claims_of(&self, source: &Source) -> Result<Claims> {
+        let spec = Self::load(source)?;
+        Ok(Claims {
+            claims: spec.claims,
+            knockouts: spec.knockouts,
+            robustness: spec.robustness,
+        })
+    }
+
+    fn analyse(&self, source: &Source) -> Result<Analysed> {
+        let spec = Self::load(source)?;
+        let runner = Runner::new(spec.header.seed, spec.header.replicates, None);
+        let summary = analysis::summarise(&M::simulate(&spec.params, &runner))?;
+        Ok(Analysed {
+            header: spec.header,
+            summary,
+            claims: spec.claims,
+            knockouts: spec.knockouts,
+            robustness: spec.robustness,
         })
     }
 }
@@ -189,54 +240,169 @@ pub fn numbers_tex(macros_of: impl Fn(&str) -> Option<Vec<u8>>) -> String {
     out
 }
 
-/// The verdicts of `mismatch check` for one figure.
+/// What a claim is checked for in one condition of `mismatch check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Must hold (at the seeds its kind requires).
+    Holds,
+    /// Under a knock-out: the finding must fail at ≥ 95% of seeds.
+    Breaks,
+    /// Under a knock-out: the claim must still hold.
+    Survives,
+}
+
+/// One claim's verdicts at every seed of a check.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub id: String,
+    pub kind: Kind,
+    pub says: String,
+    pub role: Role,
+    /// Seeds at which the claim held, of `values.len()`.
+    pub held: usize,
+    /// The claim's number at each seed, in seed order.
+    pub values: Vec<f64>,
+    /// The comparison at seed 0 (the spec's seed).
+    pub detail: String,
+}
+
+impl Tally {
+    pub fn seeds(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Seeds the role and kind demand: ⌈0.95·N⌉ for findings, N for premises and
+    /// sanity checks; for a break, the finding must *fail* at ⌈0.95·N⌉ seeds.
+    pub fn required(&self) -> usize {
+        match self.role {
+            Role::Breaks => Kind::Finding.required(self.seeds()),
+            Role::Holds | Role::Survives => self.kind.required(self.seeds()),
+        }
+    }
+
+    /// Seeds at which the role was met (held, or failed for a break).
+    pub fn met(&self) -> usize {
+        match self.role {
+            Role::Breaks => self.seeds() - self.held,
+            Role::Holds | Role::Survives => self.held,
+        }
+    }
+
+    pub fn passes(&self) -> bool {
+        self.met() >= self.required()
+    }
+
+    /// (min, median, max) of the claim's number over the seeds.
+    pub fn spread(&self) -> (f64, f64, f64) {
+        spread(&self.values)
+    }
+}
+
+/// (min, median, max) of `values` (lower median for an even count; NaN if empty).
+pub fn spread(values: &[f64]) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[0], sorted[(sorted.len() - 1) / 2], sorted[sorted.len() - 1])
+}
+
+/// A knock-out and the tallies of the claims it is checked on.
+pub struct KnockoutReport {
+    pub id: String,
+    pub assumption: String,
+    pub set: Vec<(String, String)>,
+    pub tallies: Vec<Tally>,
+}
+
+/// The verdicts of `mismatch check` for one figure, over its seeds.
 pub struct CheckReport {
     pub id: String,
-    pub claims: Vec<claims::Verdict>,
-    pub ablation_says: String,
-    pub ablation_claims: Vec<claims::Verdict>,
-    /// Main claims that must fail under the ablation, with whether they did.
-    pub breaks: Vec<claims::Verdict>,
+    pub claim: String,
+    /// The seeds used, seed 0 (the spec's) first.
+    pub seeds: Vec<u64>,
+    pub claims: Vec<Tally>,
+    pub knockouts: Vec<KnockoutReport>,
 }
 
 impl CheckReport {
     pub fn all_hold(&self) -> bool {
-        self.claims.iter().all(|v| v.holds)
-            && self.ablation_claims.iter().all(|v| v.holds)
-            && self.breaks.iter().all(|v| v.holds)
+        self.claims.iter().all(Tally::passes) && self.knockouts.iter().all(|k| k.tallies.iter().all(Tally::passes))
     }
 }
 
-/// Evaluates a figure's claims, then rebuilds it under its ablation and evaluates the
-/// ablation's claims and the claims the ablation must break.
-pub fn check(source: &Source, built: &Built) -> Result<CheckReport> {
-    let verdicts = |summary: &Summary, list: &[Claim]| -> Result<Vec<claims::Verdict>> {
-        list.iter().map(|c| claims::evaluate(summary, c)).collect()
-    };
-    let main = verdicts(&built.summary, &built.claims)?;
-    let ablated_source = source.ablated_with(&built.ablation);
-    let ablated = build(&ablated_source, None)?;
-    let ablation_claims = verdicts(&ablated.summary, &built.ablation.claims)?;
-    let mut breaks = Vec::new();
-    for id in &built.ablation.breaks {
-        let claim = built
-            .claims
-            .iter()
-            .find(|c| &c.id == id)
-            .ok_or_else(|| crate::error::internal("validated break"))?;
-        let under = claims::evaluate(&ablated.summary, claim)?;
-        breaks.push(claims::Verdict {
-            id: format!("{id} breaks"),
-            says: format!("under the ablation, `{id}` no longer holds"),
-            holds: !under.holds,
-            detail: under.detail,
+/// Evaluates `claims` on the analysed numbers of `source` at `seed`.
+fn verdicts_at(source: &Source, seed: u64, claims: &[Claim]) -> Result<Vec<claims::Verdict>> {
+    let analysed = declared(source)?.analyse(&source.at_seed(seed))?;
+    claims.iter().map(|c| claims::evaluate(&analysed.summary, c)).collect()
+}
+
+/// Adds one seed's verdicts to the tallies (created on the first seed).
+fn tally(tallies: &mut Vec<Tally>, verdicts: Vec<claims::Verdict>, roles: &[Role]) {
+    if tallies.is_empty() {
+        for (v, role) in verdicts.iter().zip(roles) {
+            tallies.push(Tally {
+                id: v.id.clone(),
+                kind: v.kind,
+                says: v.says.clone(),
+                role: *role,
+                held: 0,
+                values: Vec::new(),
+                detail: v.detail.clone(),
+            });
+        }
+    }
+    for (t, v) in tallies.iter_mut().zip(verdicts) {
+        t.held += usize::from(v.holds);
+        t.values.push(v.value);
+    }
+}
+
+/// Evaluates a figure's claims at `n` seeds, then under each knock-out: the findings
+/// it must break, the claims it must keep and its own checks, at the same seeds.
+pub fn check(source: &Source, n: u32) -> Result<CheckReport> {
+    let experiment = declared(source)?;
+    let base = experiment.analyse_header(source)?;
+    let seeds: Vec<u64> = (0..n.max(1)).map(|k| crate::rng::seed_k(base.seed, k)).collect();
+    let spec = experiment.claims_of(source)?;
+    let mut main = Vec::new();
+    for &seed in &seeds {
+        let roles = vec![Role::Holds; spec.claims.len()];
+        tally(&mut main, verdicts_at(source, seed, &spec.claims)?, &roles);
+    }
+    let mut knockouts = Vec::new();
+    for ko in &spec.knockouts {
+        let knocked = source.knocked_out(ko);
+        let mut list: Vec<Claim> = Vec::new();
+        let mut roles = Vec::new();
+        for (ids, role) in [(&ko.breaks, Role::Breaks), (&ko.survives, Role::Survives)] {
+            for id in ids {
+                let claim = spec.claims.iter().find(|c| &c.id == id).ok_or_else(|| internal("validated knock-out"))?;
+                list.push(claim.clone());
+                roles.push(role);
+            }
+        }
+        for claim in &ko.claims {
+            list.push(claim.clone());
+            roles.push(Role::Holds);
+        }
+        let mut tallies = Vec::new();
+        for &seed in &seeds {
+            tally(&mut tallies, verdicts_at(&knocked, seed, &list)?, &roles);
+        }
+        knockouts.push(KnockoutReport {
+            id: ko.id.clone(),
+            assumption: ko.assumption.clone(),
+            set: ko.overrides(),
+            tallies,
         });
     }
     Ok(CheckReport {
-        id: built.header.id.clone(),
+        id: base.id.clone(),
+        claim: base.claim.clone(),
+        seeds,
         claims: main,
-        ablation_says: built.ablation.says.clone(),
-        ablation_claims,
-        breaks,
+        knockouts,
     })
 }

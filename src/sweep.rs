@@ -12,7 +12,6 @@
 //! The points are named by their values (`params.window=10__seed=1`), so a folder says
 //! what made it; the outputs never go over the committed `figures/`.
 
-use crate::analysis::claims::Verdict;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -111,8 +110,9 @@ impl Sweep {
         points
     }
 
-    /// `point,<grid keys…>,<claim ids…>`: one row per point, each claim `holds` or `fails`.
-    pub fn table(&self, points: &[Vec<(String, String)>], table: &[(String, Vec<Verdict>)]) -> String {
+    /// `point,<grid keys…>,<columns…>`: one row per point; each column (a claim, or a
+    /// knock-out's duty `knockout/role/claim`) `pass` or `fail`.
+    pub fn table(&self, points: &[Vec<(String, String)>], table: &[(String, Vec<(String, bool)>)]) -> String {
         let quote = |s: &str| {
             if s.contains([',', '"', '\n']) {
                 format!("\"{}\"", s.replace('"', "\"\""))
@@ -123,7 +123,7 @@ impl Sweep {
         let mut header: Vec<String> = vec!["point".into()];
         header.extend(self.grid.iter().map(|(k, _)| quote(k)));
         if let Some((_, verdicts)) = table.first() {
-            header.extend(verdicts.iter().map(|v| quote(&v.id)));
+            header.extend(verdicts.iter().map(|(column, _)| quote(column)));
         }
         let mut csv = header.join(",") + "\n";
         for (point, (name, verdicts)) in points.iter().zip(table) {
@@ -132,7 +132,7 @@ impl Sweep {
             row.extend(
                 verdicts
                     .iter()
-                    .map(|v| if v.holds { "holds" } else { "fails" }.to_string()),
+                    .map(|(_, pass)| if *pass { "pass" } else { "fail" }.to_string()),
             );
             csv.push_str(&(row.join(",") + "\n"));
         }

@@ -35,6 +35,8 @@ pub struct Row {
 #[derive(Debug, Clone)]
 pub struct Summary {
     df: DataFrame,
+    /// The `(arm, metric)` keys that hold outcomes (one 0/1 per replicate), sorted.
+    outcomes: Vec<(String, String)>,
 }
 
 fn pl(e: PolarsError) -> crate::error::Error {
@@ -94,7 +96,12 @@ pub fn summarise(obs: &Observations) -> Result<Summary> {
     .and_then(|df| df.sort(["key", "x"], SortMultipleOptions::new().with_maintain_order(true)))
     .and_then(|df| df.drop("key"))
     .map_err(pl)?;
-    Ok(Summary { df })
+    let outcomes = names
+        .iter()
+        .filter(|(_, _, outcome)| *outcome)
+        .map(|(a, m, _)| (a.clone(), m.clone()))
+        .collect();
+    Ok(Summary { df, outcomes })
 }
 
 /// A float column's values.
@@ -193,6 +200,13 @@ impl Summary {
             )));
         }
         Ok(rows)
+    }
+
+    /// Whether `(arm, metric)` holds outcomes (shares of replicates, Wilson intervals).
+    pub fn is_outcome(&self, arm: &str, metric: &str) -> bool {
+        self.outcomes
+            .binary_search_by(|(a, m)| (a.as_str(), m.as_str()).cmp(&(arm, metric)))
+            .is_ok()
     }
 
     fn str_col(&self, name: &str) -> Result<&StringChunked> {

@@ -1,15 +1,20 @@
 //! Stage 1: spec files. Parse, apply overrides, validate.
 //!
 //! A spec (`specs/<id>.toml`) holds everything a figure depends on besides the code:
-//! the model's parameters, the seed, the replicate count, the claims to check and the
-//! ablation that must remove the effect. Unknown keys are errors, so a typo can never
+//! the model's parameters, the seed, the replicate count, the claims to check (each
+//! with its kind), the knock-outs that must remove the effects and the robustness maps
+//! that show where they hold. Unknown keys are errors, so a typo can never
 //! silently fall back to a default. Every error names the file, the key (with its line
 //! when the parser knows it) and what is allowed.
 
 mod claim;
+mod knockout;
+mod robustness;
 pub mod validate;
 
-pub use claim::{At, Check, Claim, Position, Selector};
+pub use claim::{At, Check, Claim, Kind, Position, Selector};
+pub use knockout::Knockout;
+pub use robustness::{numeric, GridAxis, Robustness};
 pub use validate::{Invalid, Validate};
 
 use crate::error::{Error, Result};
@@ -18,7 +23,9 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The only spec format version this build reads.
-pub const VERSION: u32 = 1;
+/// Version 2: claims carry a `kind`; `[[knockouts]]` replaced `[ablation]`;
+/// `[[robustness]]` maps.
+pub const VERSION: u32 = 2;
 
 /// The header every spec shares, whatever its model.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,32 +40,20 @@ pub struct Header {
     pub replicates: u32,
 }
 
-/// What must happen when the mechanism is switched off (DESIGN.md §3).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ablation {
-    /// One sentence: which setting removes the mechanism.
-    pub says: String,
-    /// Overrides applied to the spec, as `"params.key" = value`.
-    pub set: toml::Table,
-    /// Main claims that must *fail* under the ablation: proof that they can fail.
-    pub breaks: Vec<String>,
-    /// Checks that must hold under the ablation (the effect is gone).
-    pub claims: Vec<Claim>,
-}
-
 /// A parsed, validated spec whose `[params]` table is `P`.
 #[derive(Debug, Clone)]
 pub struct Spec<P> {
     pub header: Header,
     pub params: P,
     pub claims: Vec<Claim>,
-    pub ablation: Ablation,
+    pub knockouts: Vec<Knockout>,
+    pub robustness: Vec<Robustness>,
     /// SHA-256 of the spec file's bytes (before overrides), for provenance.
     pub sha256: String,
 }
 
-/// The file as written: the header fields, `[params]`, `[[claims]]`, `[ablation]`.
+/// The file as written: the header fields, `[params]`, `[[claims]]`, `[[knockouts]]`,
+/// `[[robustness]]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File<P> {
@@ -71,7 +66,10 @@ struct File<P> {
     replicates: u32,
     params: P,
     claims: Vec<Claim>,
-    ablation: Ablation,
+    #[serde(default)]
+    knockouts: Vec<Knockout>,
+    #[serde(default)]
+    robustness: Vec<Robustness>,
 }
 
 /// Where a spec comes from: its file, its text and the `--set` overrides on top.
@@ -148,8 +146,18 @@ impl Source {
         ))
     }
 
-    /// Parses and validates the spec as a spec of the model with parameters `P`.
+    /// Parses and validates the spec as a spec of the model with parameters `P`,
+    /// including every knock-out's and every robustness grid point's overrides.
     pub fn load<P: DeserializeOwned + Validate>(&self) -> Result<Spec<P>> {
+        let spec = self.load_plain::<P>()?;
+        self.validate_knockouts(&spec)?;
+        self.validate_robustness(&spec)?;
+        Ok(spec)
+    }
+
+    /// Parses and validates the spec itself, without trying the overrides that its
+    /// knock-outs and robustness grids name.
+    fn load_plain<P: DeserializeOwned + Validate>(&self) -> Result<Spec<P>> {
         let raw: File<P> = if self.overrides.is_empty() {
             toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?
         } else {
@@ -183,36 +191,118 @@ impl Source {
         raw.params
             .validate()
             .map_err(|inv| self.error(&format!("params.{}", inv.key), None, inv.problem))?;
-        for claim in raw.claims.iter().chain(raw.ablation.claims.iter()) {
+        let knockout_claims = raw.knockouts.iter().flat_map(|k| k.claims.iter());
+        for claim in raw.claims.iter().chain(knockout_claims) {
             claim
                 .validate()
                 .map_err(|p| self.error(&format!("claims.{}", claim.id), None, p))?;
         }
         let mut ids: Vec<&str> = raw.claims.iter().map(|c| c.id.as_str()).collect();
-        ids.sort_unstable();
-        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        ids.extend(raw.knockouts.iter().flat_map(|k| k.claims.iter().map(|c| c.id.as_str())));
+        if let Some(dup) = first_duplicate(ids) {
             return Err(self.error(
                 "claims",
                 None,
-                format!("claim id `{}` appears twice. Fix: give each claim its own id", w[0]),
+                format!("claim id `{dup}` appears twice. Fix: give each claim (knock-out claims too) its own id"),
             ));
-        }
-        for id in &raw.ablation.breaks {
-            if !raw.claims.iter().any(|c| &c.id == id) {
-                return Err(self.error(
-                    "ablation.breaks",
-                    None,
-                    format!("names claim `{id}`, which is not among [[claims]]. Fix: list ids of claims defined in this spec"),
-                ));
-            }
         }
         Ok(Spec {
             header,
             params: raw.params,
             claims: raw.claims,
-            ablation: raw.ablation,
+            knockouts: raw.knockouts,
+            robustness: raw.robustness,
             sha256: crate::manifest::sha256_hex(self.text.as_bytes()),
         })
+    }
+
+    /// Every knock-out names findings it breaks, claims it keeps, and overrides that
+    /// make a valid spec.
+    fn validate_knockouts<P: DeserializeOwned + Validate>(&self, spec: &Spec<P>) -> Result<()> {
+        if let Some(dup) = first_duplicate(spec.knockouts.iter().map(|k| k.id.as_str()).collect()) {
+            return Err(self.error(
+                "knockouts",
+                None,
+                format!("knock-out id `{dup}` appears twice. Fix: give each knock-out its own id"),
+            ));
+        }
+        for ko in &spec.knockouts {
+            let at = |field: &str| format!("knockouts.{}.{field}", ko.id);
+            if ko.set.is_empty() {
+                return Err(self.error(&at("set"), None, "is empty: a knock-out must change the spec. Fix: name the overrides that remove the assumption, e.g. set = { \"params.beta\" = 0.0 }"));
+            }
+            if ko.breaks.is_empty() {
+                return Err(self.error(&at("breaks"), None, "is empty: a knock-out must name the findings its assumption carries. Fix: list finding ids"));
+            }
+            for id in &ko.breaks {
+                match spec.claims.iter().find(|c| &c.id == id) {
+                    Some(c) if c.kind == Kind::Finding => {}
+                    Some(c) => {
+                        return Err(self.error(&at("breaks"), None, format!("names `{id}`, a {} (only findings are carried by an assumption). Fix: list finding ids", c.kind.name())))
+                    }
+                    None => {
+                        return Err(self.error(&at("breaks"), None, format!("names claim `{id}`, which is not among [[claims]]. Fix: list ids of findings defined in this spec")))
+                    }
+                }
+            }
+            for id in &ko.survives {
+                if !spec.claims.iter().any(|c| &c.id == id) {
+                    return Err(self.error(&at("survives"), None, format!("names claim `{id}`, which is not among [[claims]]. Fix: list ids of claims defined in this spec")));
+                }
+                if ko.breaks.contains(id) {
+                    return Err(self.error(&at("survives"), None, format!("names `{id}`, which the knock-out also breaks. Fix: list it in one of the two")));
+                }
+            }
+            let knocked = self.clone().with_overrides(&ko.overrides());
+            knocked.load_plain::<P>().map_err(|e| {
+                Error::Input(format!("{}: key `{}`: the knock-out's overrides do not make a valid spec: {e}", self.path.display(), at("set")))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every robustness map has a real grid over existing keys, a seed count and
+    /// findings that exist; every grid point makes a valid spec.
+    fn validate_robustness<P: DeserializeOwned + Validate>(&self, spec: &Spec<P>) -> Result<()> {
+        if let Some(dup) = first_duplicate(spec.robustness.iter().map(|r| r.id.as_str()).collect()) {
+            return Err(self.error("robustness", None, format!("map id `{dup}` appears twice. Fix: give each map its own id")));
+        }
+        for map in &spec.robustness {
+            let at = |field: &str| format!("robustness.{}.{field}", map.id);
+            for (name, axis) in [("x", Some(&map.x)), ("y", map.y.as_ref())] {
+                let Some(axis) = axis else { continue };
+                if axis.values.is_empty() {
+                    return Err(self.error(&at(name), None, "has no values: a map needs a grid. Fix: give values = [at least two settings]"));
+                }
+                if axis.values.len() > 64 {
+                    return Err(self.error(&at(name), None, format!("has {} values, more than the 64 allowed. Fix: use a coarser grid", axis.values.len())));
+                }
+                if axis.values.iter().any(|v| numeric(v).is_none_or(|f| !f.is_finite())) {
+                    return Err(self.error(&at(name), None, "values must be finite numbers (or booleans). Fix: list numbers"));
+                }
+                let mut probe: toml::Table = toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?;
+                set_path(&mut probe, &axis.key, &axis.values[0].to_string()).map_err(|p| {
+                    self.error(&at(&format!("{name}.key")), None, format!("`{}` {p}", axis.key))
+                })?;
+            }
+            if map.seeds == 0 || map.seeds > 100 {
+                return Err(self.error(&at("seeds"), None, format!("must be between 1 and 100, got {}. Fix: use e.g. seeds = 5", map.seeds)));
+            }
+            if map.replicates == Some(0) {
+                return Err(self.error(&at("replicates"), None, "must be at least 1. Fix: give a replicate count or remove the key"));
+            }
+            for id in &map.findings {
+                if !spec.claims.iter().any(|c| &c.id == id && c.kind == Kind::Finding) {
+                    return Err(self.error(&at("findings"), None, format!("names `{id}`, which is not a finding of this spec. Fix: list finding ids")));
+                }
+            }
+            for point in map.points() {
+                self.clone().with_overrides(&point).load_plain::<P>().map_err(|e| {
+                    Error::Input(format!("{}: key `{}`: grid point {} does not make a valid spec: {e}", self.path.display(), at("x"), show_point(&point)))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn validate_header(&self, h: &Header) -> Result<()> {
@@ -236,17 +326,26 @@ impl Source {
         Ok(())
     }
 
-    /// The same source with the ablation's overrides added on top.
-    pub fn ablated_with(&self, ablation: &Ablation) -> Source {
-        let mut overrides = self.overrides.clone();
-        for (k, v) in &ablation.set {
-            overrides.push((k.clone(), v.to_string()));
-        }
-        Source {
-            overrides,
-            ..self.clone()
-        }
+    /// The same source with a knock-out's overrides added on top.
+    pub fn knocked_out(&self, knockout: &Knockout) -> Source {
+        self.clone().with_overrides(&knockout.overrides())
     }
+
+    /// The same source at another seed (seed `k` of `--seeds N`, see `rng::seed_k`).
+    pub fn at_seed(&self, seed: u64) -> Source {
+        self.clone().with_overrides(&[("seed".to_string(), seed.to_string())])
+    }
+}
+
+/// The first id that appears twice, if any.
+fn first_duplicate(mut ids: Vec<&str>) -> Option<&str> {
+    ids.sort_unstable();
+    ids.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
+/// `key=value key=value`, as a grid point is shown in messages and tables.
+pub fn show_point(point: &[(String, String)]) -> String {
+    point.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Sets `value` (TOML syntax; a bare word is taken as a string) at the dotted `key`,
