@@ -124,6 +124,11 @@ pub enum Command {
         #[command(flatten)]
         threads: Threads,
     },
+    /// Print each figure's claims table and knock-out table as Markdown (the README's).
+    Tables {
+        #[command(flatten)]
+        select: Select,
+    },
     /// Rebuild every figure in memory and compare it byte for byte with a figures folder.
     #[command(after_help = EXIT_CODES)]
     Verify {
@@ -205,6 +210,7 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             merge,
             threads,
         } => with_threads(&threads, || robustness(&select, seeds, out, &set, shard, &merge)),
+        Command::Tables { select } => tables(&select),
         Command::Verify {
             figures,
             specs,
@@ -463,7 +469,11 @@ fn print_tallies(tallies: &[pipeline::Tally]) {
         println!("  {mark} {role}{} {}: {}", t.kind.name(), t.id, t.says);
         if t.seeds() > 1 {
             let (lo, mid, hi) = t.spread();
-            let verb = if t.role == pipeline::Role::Breaks { "fails" } else { "holds" };
+            let verb = if t.role == pipeline::Role::Breaks {
+                "fails"
+            } else {
+                "holds"
+            };
             println!(
                 "         {verb} at {} of {} seeds (needs {}); its number: median {mid:.4}, range {lo:.4} to {hi:.4}",
                 t.met(),
@@ -492,7 +502,12 @@ fn check(select: &Select, seeds: u32, set: &[(String, String)]) -> Result<()> {
         }
         print_tallies(&report.claims);
         for ko in &report.knockouts {
-            println!("  knock-out {}: {} (set {})", ko.id, ko.assumption, crate::spec::show_point(&ko.set));
+            println!(
+                "  knock-out {}: {} (set {})",
+                ko.id,
+                ko.assumption,
+                crate::spec::show_point(&ko.set)
+            );
             print_tallies(&ko.tallies);
         }
         if !report.all_hold() {
@@ -634,17 +649,24 @@ fn robustness_gather(dirs: &[PathBuf]) -> Result<Vec<(String, String, Vec<robust
             let (id, sha, cells) = robustness::parse_shard(&path, &text)?;
             match out.iter_mut().find(|(i, _, _)| *i == id) {
                 Some((_, s, all)) if *s == sha => all.extend(cells),
-                Some(_) => {
-                    return Err(Error::Input(format!(
-                        "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
-                        path.display()
-                    )))
-                }
+                Some(_) => return Err(Error::Input(format!(
+                    "{}: made from another spec of {id} than the other shards. Fix: rerun every shard with one spec",
+                    path.display()
+                ))),
                 None => out.push((id, sha, cells)),
             }
         }
     }
     Ok(out)
+}
+
+fn tables(select: &Select) -> Result<()> {
+    for source in sources(select)? {
+        let experiment = pipeline::declared(&source)?;
+        let claims = experiment.claims_of(&source)?;
+        print!("{}", crate::tables::markdown(experiment.id(), &claims));
+    }
+    Ok(())
 }
 
 /// Rebuilds the robustness outputs in memory and compares them byte for byte.
@@ -688,7 +710,10 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
         println!("verified: {} robustness files identical to a fresh build", files.len());
         Ok(())
     } else {
-        Err(Error::Failed(format!("{bad} of {} robustness files do not match a fresh build", files.len())))
+        Err(Error::Failed(format!(
+            "{bad} of {} robustness files do not match a fresh build",
+            files.len()
+        )))
     }
 }
 

@@ -378,7 +378,11 @@ pub fn check(source: &Source, n: u32) -> Result<CheckReport> {
         let mut roles = Vec::new();
         for (ids, role) in [(&ko.breaks, Role::Breaks), (&ko.survives, Role::Survives)] {
             for id in ids {
-                let claim = spec.claims.iter().find(|c| &c.id == id).ok_or_else(|| internal("validated knock-out"))?;
+                let claim = spec
+                    .claims
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .ok_or_else(|| internal("validated knock-out"))?;
                 list.push(claim.clone());
                 roles.push(role);
             }

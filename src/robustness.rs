@@ -248,7 +248,11 @@ fn regions(id: &str, rows: &[MapRow]) -> String {
             holding.len(),
             of.len(),
             r.seeds,
-            if holding.is_empty() { "none".to_string() } else { holding.join(" ") }
+            if holding.is_empty() {
+                "none".to_string()
+            } else {
+                holding.join(" ")
+            }
         ));
     }
     out
@@ -262,11 +266,18 @@ fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
     for map in maps {
         let of: Vec<&MapRow> = rows.iter().filter(|r| r.map.id == map.id).collect();
         let xs: Vec<f64> = map.x.values.iter().filter_map(numeric).collect();
-        let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
         let pad = if hi > lo { 0.04 * (hi - lo) } else { 0.5 };
         let x_axis = Axis::linear(&map.x.key.replace("params.", ""), lo - pad, hi + pad);
         let y_axis = || Axis::linear("share of seeds where it holds", -0.03, 1.03);
-        let threshold = Series::exact("95% of seeds", 6, Mark::Dotted, [(lo - pad, THRESHOLD), (hi + pad, THRESHOLD)]);
+        let threshold = Series::exact(
+            "95% of seeds",
+            6,
+            Mark::Dotted,
+            [(lo - pad, THRESHOLD), (hi + pad, THRESHOLD)],
+        );
         let mut findings: Vec<&str> = Vec::new();
         for r in &of {
             if !findings.contains(&r.finding) {
@@ -396,7 +407,11 @@ fn seeds_csv(report: &CheckReport) -> String {
 
 /// `\IdClaimSpread`: the range of each claim's number over the seeds.
 fn spread_macros(report: &CheckReport) -> String {
-    let mut out = format!("% {}: range of each claim's number over {} seeds (make robustness)\n", report.id, report.seeds.len());
+    let mut out = format!(
+        "% {}: range of each claim's number over {} seeds (make robustness)\n",
+        report.id,
+        report.seeds.len()
+    );
     for t in &report.claims {
         let (lo, _, hi) = t.spread();
         out.push_str(&format!(
@@ -471,7 +486,14 @@ pub fn shard_text(id: &str, spec_sha256: &str, shard: Shard, results: &[CellResu
     let mut lines = 0;
     for r in results {
         for (f, (h, v)) in r.held.iter().zip(&r.values).enumerate() {
-            out.push_str(&format!("{},{},{},{f},{},{}\n", r.cell.map, r.cell.point, r.cell.seed, u8::from(*h), num(*v)));
+            out.push_str(&format!(
+                "{},{},{},{f},{},{}\n",
+                r.cell.map,
+                r.cell.point,
+                r.cell.seed,
+                u8::from(*h),
+                num(*v)
+            ));
             lines += 1;
         }
     }
@@ -481,7 +503,12 @@ pub fn shard_text(id: &str, spec_sha256: &str, shard: Shard, results: &[CellResu
 
 /// Reads a robustness shard file back: (figure id, spec hash, cells).
 pub fn parse_shard(path: &std::path::Path, text: &str) -> Result<(String, String, Vec<CellResult>)> {
-    let bad = |what: &str| Error::Input(format!("{}: {what}. Fix: rerun that shard with `mismatch robustness ID --shard I/N`", path.display()));
+    let bad = |what: &str| {
+        Error::Input(format!(
+            "{}: {what}. Fix: rerun that shard with `mismatch robustness ID --shard I/N`",
+            path.display()
+        ))
+    };
     let header = |key: &str| -> Result<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
@@ -495,12 +522,18 @@ pub fn parse_shard(path: &std::path::Path, text: &str) -> Result<(String, String
     if tool != format!("mismatch {}", env!("CARGO_PKG_VERSION")) {
         return Err(bad(&format!("made by {tool}, not this version")));
     }
-    let rows: usize = header("rows")?.parse().map_err(|_| bad("the `# rows:` line is not a number"))?;
+    let rows: usize = header("rows")?
+        .parse()
+        .map_err(|_| bad("the `# rows:` line is not a number"))?;
     let mut results: Vec<CellResult> = Vec::new();
     let mut count = 0;
     for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let parse = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| bad(&format!("malformed row `{line}`")));
+        let parse = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| bad(&format!("malformed row `{line}`")))
+        };
         if f.len() != 6 {
             return Err(bad(&format!("malformed row `{line}`")));
         }
@@ -529,7 +562,9 @@ pub fn parse_shard(path: &std::path::Path, text: &str) -> Result<(String, String
         count += 1;
     }
     if count != rows {
-        return Err(bad(&format!("holds {count} rows, its last line says {rows}: the file is cut short")));
+        return Err(bad(&format!(
+            "holds {count} rows, its last line says {rows}: the file is cut short"
+        )));
     }
     Ok((id, sha, results))
 }
@@ -537,5 +572,10 @@ pub fn parse_shard(path: &std::path::Path, text: &str) -> Result<(String, String
 /// The label of a point, for progress lines.
 pub fn describe(maps: &[Robustness], cell: Cell) -> String {
     let map = &maps[cell.map];
-    format!("{} {} seed {}", map.id, show_point(&map.points()[cell.point]), cell.seed)
+    format!(
+        "{} {} seed {}",
+        map.id,
+        show_point(&map.points()[cell.point]),
+        cell.seed
+    )
 }

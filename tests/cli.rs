@@ -125,11 +125,11 @@ fn exit_codes_and_help() {
 
 #[test]
 fn check_exits_1_when_a_claim_fails() {
-    // Without self-conditioning the injection drop vanishes, so the claims about it fail.
+    // Without self-conditioning nothing feeds back, so the findings fail.
     let out = mismatch(&["check", "--spec", "tests/specs/failing_claims.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL drop_small"), "{stdout}");
+    assert!(stdout.contains("FAIL finding feedback_small"), "{stdout}");
 }
 
 #[test]
@@ -159,12 +159,14 @@ fn set_overrides_go_to_their_own_folder_and_unknown_keys_are_refused() {
 fn a_sweep_builds_every_point_in_its_own_folder_and_tabulates_the_claims() {
     let dir = scratch("sweep");
     let out = mismatch(&["sweep", "tests/specs/sweeps/small.toml", "--out", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // 16 replicates are too few for every claim: the sweep still writes every point,
+    // and its exit code says that something failed.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
     let table = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(
-        lines[0].starts_with("point,params.window,replicates,drop_small,"),
+        lines[0].starts_with("point,params.window,replicates,finding:") && lines[0].contains("/breaks/"),
         "{table}"
     );
     assert!(

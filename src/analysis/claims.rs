@@ -162,7 +162,10 @@ pub fn judge(check: Check, bound: f64, separated: bool, a: &Row, b: Option<&Row>
             let holds = d <= bound && a.lo >= lo && a.hi <= hi;
             (
                 holds,
-                format!("a = {sa}, b = {:.4}; |a − b| = {d:.4} ≤ {bound} and a's interval inside [{lo:.4}, {hi:.4}]", b.mean),
+                format!(
+                    "a = {sa}, b = {:.4}; |a − b| = {d:.4} ≤ {bound} and a's interval inside [{lo:.4}, {hi:.4}]",
+                    b.mean
+                ),
             )
         }
         (_, None) => (false, "this check needs b".to_string()),

@@ -159,7 +159,10 @@ impl Claim {
             return Err(format!("bound is a tolerance here and must be ≥ 0, got {}", self.bound));
         }
         if self.check.is_share() && !(0.0..=1.0).contains(&self.bound) {
-            return Err(format!("bound is a share of replicates here and must be in [0, 1], got {}", self.bound));
+            return Err(format!(
+                "bound is a share of replicates here and must be in [0, 1], got {}",
+                self.bound
+            ));
         }
         if self.kind == Kind::Sanity && self.check != Check::Equivalent {
             return Err(
@@ -168,7 +171,10 @@ impl Claim {
             );
         }
         if self.says.contains(['\n', '\r']) {
-            return Err("`says` must be one line (it is written into numbers.tex and tables). Fix: remove the line break".into());
+            return Err(
+                "`says` must be one line (it is written into numbers.tex and tables). Fix: remove the line break"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -198,7 +198,11 @@ impl Source {
                 .map_err(|p| self.error(&format!("claims.{}", claim.id), None, p))?;
         }
         let mut ids: Vec<&str> = raw.claims.iter().map(|c| c.id.as_str()).collect();
-        ids.extend(raw.knockouts.iter().flat_map(|k| k.claims.iter().map(|c| c.id.as_str())));
+        ids.extend(
+            raw.knockouts
+                .iter()
+                .flat_map(|k| k.claims.iter().map(|c| c.id.as_str())),
+        );
         if let Some(dup) = first_duplicate(ids) {
             return Err(self.error(
                 "claims",
@@ -232,7 +236,11 @@ impl Source {
                 return Err(self.error(&at("set"), None, "is empty: a knock-out must change the spec. Fix: name the overrides that remove the assumption, e.g. set = { \"params.beta\" = 0.0 }"));
             }
             if ko.breaks.is_empty() {
-                return Err(self.error(&at("breaks"), None, "is empty: a knock-out must name the findings its assumption carries. Fix: list finding ids"));
+                return Err(self.error(
+                    &at("breaks"),
+                    None,
+                    "is empty: a knock-out must name the findings its assumption carries. Fix: list finding ids",
+                ));
             }
             for id in &ko.breaks {
                 match spec.claims.iter().find(|c| &c.id == id) {
@@ -250,12 +258,20 @@ impl Source {
                     return Err(self.error(&at("survives"), None, format!("names claim `{id}`, which is not among [[claims]]. Fix: list ids of claims defined in this spec")));
                 }
                 if ko.breaks.contains(id) {
-                    return Err(self.error(&at("survives"), None, format!("names `{id}`, which the knock-out also breaks. Fix: list it in one of the two")));
+                    return Err(self.error(
+                        &at("survives"),
+                        None,
+                        format!("names `{id}`, which the knock-out also breaks. Fix: list it in one of the two"),
+                    ));
                 }
             }
             let knocked = self.clone().with_overrides(&ko.overrides());
             knocked.load_plain::<P>().map_err(|e| {
-                Error::Input(format!("{}: key `{}`: the knock-out's overrides do not make a valid spec: {e}", self.path.display(), at("set")))
+                Error::Input(format!(
+                    "{}: key `{}`: the knock-out's overrides do not make a valid spec: {e}",
+                    self.path.display(),
+                    at("set")
+                ))
             })?;
         }
         Ok(())
@@ -265,40 +281,75 @@ impl Source {
     /// findings that exist; every grid point makes a valid spec.
     fn validate_robustness<P: DeserializeOwned + Validate>(&self, spec: &Spec<P>) -> Result<()> {
         if let Some(dup) = first_duplicate(spec.robustness.iter().map(|r| r.id.as_str()).collect()) {
-            return Err(self.error("robustness", None, format!("map id `{dup}` appears twice. Fix: give each map its own id")));
+            return Err(self.error(
+                "robustness",
+                None,
+                format!("map id `{dup}` appears twice. Fix: give each map its own id"),
+            ));
         }
         for map in &spec.robustness {
             let at = |field: &str| format!("robustness.{}.{field}", map.id);
             for (name, axis) in [("x", Some(&map.x)), ("y", map.y.as_ref())] {
                 let Some(axis) = axis else { continue };
                 if axis.values.is_empty() {
-                    return Err(self.error(&at(name), None, "has no values: a map needs a grid. Fix: give values = [at least two settings]"));
+                    return Err(self.error(
+                        &at(name),
+                        None,
+                        "has no values: a map needs a grid. Fix: give values = [at least two settings]",
+                    ));
                 }
                 if axis.values.len() > 64 {
-                    return Err(self.error(&at(name), None, format!("has {} values, more than the 64 allowed. Fix: use a coarser grid", axis.values.len())));
+                    return Err(self.error(
+                        &at(name),
+                        None,
+                        format!(
+                            "has {} values, more than the 64 allowed. Fix: use a coarser grid",
+                            axis.values.len()
+                        ),
+                    ));
                 }
                 if axis.values.iter().any(|v| numeric(v).is_none_or(|f| !f.is_finite())) {
-                    return Err(self.error(&at(name), None, "values must be finite numbers (or booleans). Fix: list numbers"));
+                    return Err(self.error(
+                        &at(name),
+                        None,
+                        "values must be finite numbers (or booleans). Fix: list numbers",
+                    ));
                 }
                 let mut probe: toml::Table = toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?;
-                set_path(&mut probe, &axis.key, &axis.values[0].to_string()).map_err(|p| {
-                    self.error(&at(&format!("{name}.key")), None, format!("`{}` {p}", axis.key))
-                })?;
+                set_path(&mut probe, &axis.key, &axis.values[0].to_string())
+                    .map_err(|p| self.error(&at(&format!("{name}.key")), None, format!("`{}` {p}", axis.key)))?;
             }
             if map.seeds == 0 || map.seeds > 100 {
-                return Err(self.error(&at("seeds"), None, format!("must be between 1 and 100, got {}. Fix: use e.g. seeds = 5", map.seeds)));
+                return Err(self.error(
+                    &at("seeds"),
+                    None,
+                    format!("must be between 1 and 100, got {}. Fix: use e.g. seeds = 5", map.seeds),
+                ));
             }
             if map.replicates == Some(0) {
-                return Err(self.error(&at("replicates"), None, "must be at least 1. Fix: give a replicate count or remove the key"));
+                return Err(self.error(
+                    &at("replicates"),
+                    None,
+                    "must be at least 1. Fix: give a replicate count or remove the key",
+                ));
             }
             for id in &map.findings {
                 if !spec.claims.iter().any(|c| &c.id == id && c.kind == Kind::Finding) {
-                    return Err(self.error(&at("findings"), None, format!("names `{id}`, which is not a finding of this spec. Fix: list finding ids")));
+                    return Err(self.error(
+                        &at("findings"),
+                        None,
+                        format!("names `{id}`, which is not a finding of this spec. Fix: list finding ids"),
+                    ));
                 }
             }
             for point in map.points() {
                 self.clone().with_overrides(&point).load_plain::<P>().map_err(|e| {
-                    Error::Input(format!("{}: key `{}`: grid point {} does not make a valid spec: {e}", self.path.display(), at("x"), show_point(&point)))
+                    Error::Input(format!(
+                        "{}: key `{}`: grid point {} does not make a valid spec: {e}",
+                        self.path.display(),
+                        at("x"),
+                        show_point(&point)
+                    ))
                 })?;
             }
         }
@@ -345,7 +396,11 @@ fn first_duplicate(mut ids: Vec<&str>) -> Option<&str> {
 
 /// `key=value key=value`, as a grid point is shown in messages and tables.
 pub fn show_point(point: &[(String, String)]) -> String {
-    point.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Sets `value` (TOML syntax; a bare word is taken as a string) at the dotted `key`,
