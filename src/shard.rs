@@ -318,18 +318,25 @@ fn check_replicates(path: &Path, text: &str, file: &ShardFile) -> Result<()> {
         ))
     };
     let obs = &file.observations;
+    // A model may run a condition with its own replicate count (batches of a horizon
+    // estimate, say), so indices past the spec's count are allowed, up to the largest
+    // replicate count a spec may ask for, if this shard owns them.
+    const MAX_INDEX: u32 = 100_000;
     let mut present = vec![false; replicates as usize];
     for i in 0..obs.len() {
         let r = obs.replicate[i];
-        match present.get_mut(r as usize) {
-            Some(slot) => *slot = true,
-            None => {
-                let (arm, metric) = &obs.keys[obs.key[i] as usize];
-                return Err(bad(
-                    line_of_row(text, arm, metric, Some(r)),
-                    format!("replicate {r} is beyond the spec's {replicates} replicates"),
-                ));
-            }
+        let (arm, metric) = &obs.keys[obs.key[i] as usize];
+        if r >= MAX_INDEX || !file.shard.owns(u64::from(r)) {
+            return Err(bad(
+                line_of_row(text, arm, metric, Some(r)),
+                format!(
+                    "replicate {r} does not belong to shard {} (or is beyond {MAX_INDEX})",
+                    file.shard
+                ),
+            ));
+        }
+        if let Some(slot) = present.get_mut(r as usize) {
+            *slot = true;
         }
     }
     if let Some(r) = (0..replicates).find(|&r| file.shard.owns(u64::from(r)) && !present[r as usize]) {
