@@ -19,7 +19,7 @@
 //! - `ID.regions.txt`: per finding, the grid points where it holds at ≥ 95% of seeds.
 
 use crate::analysis::claims::{self, Verdict};
-use crate::analysis::numbers::{camel, prose};
+use crate::analysis::numbers::{camel, latex};
 use crate::analysis::Row;
 use crate::error::{internal, Error, Result};
 use crate::pipeline::{self, CheckReport, OutputFile, Role, Tally};
@@ -418,8 +418,8 @@ fn spread_macros(report: &CheckReport) -> String {
             "\\newcommand{{\\{}{}Spread}}{{{}--{} over {} seeds}}\n",
             camel(&report.id),
             camel(&t.id),
-            prose(lo),
-            prose(hi),
+            latex(lo),
+            latex(hi),
             t.seeds()
         ));
     }
