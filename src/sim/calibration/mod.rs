@@ -278,7 +278,12 @@ mod tests {
         // At this small size the free gap is sampling noise of about ±0.015.
         assert!(gap(&free).abs() < 0.02, "free readout gap {}", gap(&free));
         assert!(gap(&stuck) > 0.02, "frozen readout gap {}", gap(&stuck));
-        assert!(gap(&stuck) > gap(&free) + 0.01, "frozen {} vs free {}", gap(&stuck), gap(&free));
+        assert!(
+            gap(&stuck) > gap(&free) + 0.01,
+            "frozen {} vs free {}",
+            gap(&stuck),
+            gap(&free)
+        );
         assert_eq!(mean_of(&stuck, "rlcr", "readout_slope", last), 1.0);
     }
 
