@@ -44,7 +44,11 @@ robustness: $(BIN)
 verify: $(BIN)
 	$(BIN) verify
 
+# Per figure: simulation time at 1 and 2 threads, its bound (draws and transcendental
+# calls, counted in a build with the feature count-ops, times their measured cost) and
+# the serial tail. Medians of 5 runs; run on a quiet machine.
 bench:
+	$(CARGO) bench --locked --features count-ops --bench counts
 	$(CARGO) bench --locked --bench stages
 
 lint:

@@ -1,13 +1,22 @@
-//! `make bench`: wall time of each pipeline stage of every figure, with 1 and 2
-//! threads, the median of several runs. Run in the release profile (the only one).
+//! `make bench`: wall time of each pipeline stage of every figure, the median of
+//! several runs, in the release profile (the only one).
 //!
-//! Stages: `simulate` (replicates, parallel), `total` (spec to all output bytes:
-//! simulate + analyse + lay out + SVG + PNG), and for the serial tail `svg` and `png`.
+//! - `sim 1t`, `sim 2t`: the simulation (all replicates) with 1 and 2 threads, and
+//!   `scaling` = sim 1t / sim 2t.
+//! - `bound`: what the simulation must cost at one thread: its random draws and
+//!   transcendental calls (counted by `benches/counts.rs`, in
+//!   `target/bench/op-counts.csv`) times the single-core cost of each, measured here
+//!   in isolation; `×bound` = sim 1t / bound.
+//! - The serial tail: `analyse` (summaries and claims), `svg`, `png`, and `total`
+//!   (spec to all output bytes at 2 threads).
 
+use mismatch::ops::Op;
 use mismatch::pipeline::{self, experiments};
 use mismatch::render;
+use mismatch::rng::Stream;
 use mismatch::sim::Shard;
 use mismatch::spec::Source;
+use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,63 +40,138 @@ fn time(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:8.1} ms", d.as_secs_f64() * 1e3)
+    format!("{:7.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Nanoseconds per call of each operation of `Op::ALL`, each measured alone at one
+/// thread on inputs spread over the range the models use.
+fn op_costs() -> [f64; 6] {
+    const N: usize = 4_000_000;
+    let mut stream = Stream::new(1, "bench", 0, "inputs");
+    let unit: Vec<f64> = (0..4096).map(|_| stream.uniform_open0()).collect();
+    let per_call = |f: &dyn Fn(usize) -> f64| {
+        let t = time(RUNS, || {
+            let mut acc = 0.0;
+            for i in 0..N {
+                acc += f(i);
+            }
+            black_box(acc);
+        });
+        t.as_secs_f64() * 1e9 / N as f64
+    };
+    let u = |i: usize| black_box(unit[i & 4095]);
+    let draw = {
+        let mut s = Stream::new(1, "bench", 0, "draws");
+        let t = time(RUNS, || {
+            let mut acc = 0u64;
+            for _ in 0..N {
+                acc ^= s.next_u64();
+            }
+            black_box(acc);
+        });
+        t.as_secs_f64() * 1e9 / N as f64
+    };
+    [
+        draw,
+        per_call(&|i| libm::exp(-10.0 * u(i))),
+        per_call(&|i| libm::log(u(i))),
+        per_call(&|i| libm::pow(u(i), 1.0 + 99.0 * u(i + 1))),
+        per_call(&|i| libm::cos(std::f64::consts::TAU * u(i))),
+        per_call(&|i| libm::sqrt(10.0 * u(i))),
+    ]
+}
+
+/// The counts `benches/counts.rs` wrote, by figure.
+fn op_counts() -> Option<Vec<(String, [f64; 6])>> {
+    let text = std::fs::read_to_string("target/bench/op-counts.csv").ok()?;
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let mut fields = line.split(',');
+            let id = fields.next()?.to_string();
+            let mut counts = [0.0; 6];
+            for c in counts.iter_mut() {
+                *c = fields.next()?.parse().ok()?;
+            }
+            Some((id, counts))
+        })
+        .collect()
+}
+
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool")
+        .install(f)
 }
 
 fn main() {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let costs = op_costs();
+    println!("single-core cost per operation (ns):");
+    for (op, cost) in Op::ALL.iter().zip(costs) {
+        println!("  {:<8} {cost:6.2}", op.name());
+    }
+    let counts = op_counts();
+    if counts.is_none() {
+        println!("(no target/bench/op-counts.csv: run `make bench` for the bound)");
+    }
     println!(
-        "{:<22} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11}",
-        "figure", "threads", "simulate", "analyse", "svg", "png", "total"
+        "{:<22} {:>10} {:>10} {:>8} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}",
+        "figure", "sim 1t", "sim 2t", "scaling", "bound", "×bound", "analyse", "svg", "png", "total"
     );
     for e in experiments() {
         if !filter.is_empty() && !filter.iter().any(|f| f == e.id()) {
             continue;
         }
         let source = Source::read(&Path::new("specs").join(format!("{}.toml", e.id()))).expect("spec");
-        let mut totals = Vec::new();
-        for threads in [1usize, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
-                let simulate = time(RUNS, || {
+        let simulate = |threads| {
+            on_threads(threads, || {
+                time(RUNS, || {
                     e.observe(&source, Shard::ALL, None).expect("simulate");
-                });
-                let observations = e.observe(&source, Shard::ALL, None).expect("simulate");
-                let analyse = time(RUNS, || {
-                    mismatch::analysis::summarise(&observations).expect("analyse");
-                });
+                })
+            })
+        };
+        let (sim1, sim2) = (simulate(1), simulate(2));
+        let observations = e.observe(&source, Shard::ALL, None).expect("simulate");
+        let analyse = time(RUNS, || {
+            mismatch::analysis::summarise(&observations).expect("analyse");
+        });
+        let built = e.build(&source, None).expect("build");
+        let svg = render::svg(e.id(), &built.figure).expect("svg");
+        let svg_t = time(RUNS, || {
+            render::svg(e.id(), &built.figure).expect("svg");
+        });
+        let png_t = time(RUNS, || {
+            render::png(&svg).expect("png");
+        });
+        let total = on_threads(2, || {
+            time(RUNS, || {
                 let built = e.build(&source, None).expect("build");
-                let svg = render::svg(e.id(), &built.figure).expect("svg");
-                let svg_t = time(RUNS, || {
-                    render::svg(e.id(), &built.figure).expect("svg");
-                });
-                let png_t = time(RUNS, || {
-                    render::png(&svg).expect("png");
-                });
-                let total = time(RUNS, || {
-                    let built = e.build(&source, None).expect("build");
-                    pipeline::render_outputs(&built).expect("render");
-                });
-                totals.push(total);
-                println!(
-                    "{:<22} {:>7} {} {} {} {} {}",
-                    e.id(),
-                    threads,
-                    ms(simulate),
-                    ms(analyse),
-                    ms(svg_t),
-                    ms(png_t),
-                    ms(total)
-                );
-            });
-        }
+                pipeline::render_outputs(&built).expect("render");
+            })
+        });
+        let bound = counts
+            .as_ref()
+            .and_then(|all| all.iter().find(|(id, _)| id == e.id()))
+            .map(|(_, c)| Duration::from_secs_f64(c.iter().zip(costs).map(|(n, ns)| n * ns).sum::<f64>() * 1e-9));
+        let (bound_text, ratio) = match bound {
+            Some(b) => (ms(b), format!("{:6.2}×", sim1.as_secs_f64() / b.as_secs_f64())),
+            None => ("         -".into(), "      -".into()),
+        };
         println!(
-            "{:<22} speed-up with 2 threads: {:.2}×",
+            "{:<22} {} {} {:>7.2}× {} {} {} {} {} {}",
             e.id(),
-            totals[0].as_secs_f64() / totals[1].as_secs_f64()
+            ms(sim1),
+            ms(sim2),
+            sim1.as_secs_f64() / sim2.as_secs_f64(),
+            bound_text,
+            ratio,
+            ms(analyse),
+            ms(svg_t),
+            ms(png_t),
+            ms(total)
         );
     }
 }

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod error;
 pub mod manifest;
+pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod render;

@@ -12,6 +12,7 @@
 //! of another. Distributions are drawn here from raw `u64`s with `libm`, never with
 //! `rand_distr` or std float functions, so the bits are the same on every platform.
 
+use crate::ops;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -34,22 +35,28 @@ impl Stream {
         Stream(ChaCha8Rng::from_seed(hasher.finalize().into()))
     }
 
-    /// A raw 64-bit draw.
+    /// A raw 64-bit draw: every draw of every distribution below is one of these.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
+        self.raw()
+    }
+
+    #[inline(always)]
+    fn raw(&mut self) -> u64 {
+        ops::tally(ops::Op::Draw);
         self.0.next_u64()
     }
 
     /// Uniform on [0, 1) with 53 random bits.
     #[inline]
     pub fn uniform(&mut self) -> f64 {
-        (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.raw() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform on (0, 1]: safe to take the logarithm of.
     #[inline]
     pub fn uniform_open0(&mut self) -> f64 {
-        ((self.0.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+        ((self.raw() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `p`.
@@ -63,7 +70,7 @@ impl Stream {
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
         debug_assert!(n > 0);
-        (((self.0.next_u64() >> 32) * n as u64) >> 32) as usize
+        (((self.raw() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal by Box–Muller with `libm` (one of the pair is discarded so
@@ -71,7 +78,7 @@ impl Stream {
     pub fn normal(&mut self) -> f64 {
         let u1 = self.uniform_open0();
         let u2 = self.uniform();
-        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+        ops::sqrt(-2.0 * ops::log(u1)) * ops::cos(2.0 * std::f64::consts::PI * u2)
     }
 
     /// Index drawn from unnormalised non-negative `weights` (inverse CDF, summed in order).
@@ -116,11 +123,8 @@ pub fn seed_k(spec_seed: u64, k: u32) -> u64 {
     u64::from_le_bytes(bytes) >> 1
 }
 
-/// The logistic function with `libm`.
-#[inline]
-pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + libm::exp(-x))
-}
+/// The logistic function with `libm` (one counted `exp`, see `crate::ops`).
+pub use crate::ops::sigmoid;
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! `super` for the model and its assumptions).
 
 use super::Params;
+use crate::ops;
 use crate::rng::{sigmoid, Stream};
 use crate::sim::{Observations, Replicate, Runner};
 
@@ -42,7 +43,7 @@ pub(super) fn rule_reward(rule: Rule, c: f64, q: f64) -> f64 {
     match rule {
         Rule::Binary => c,
         Rule::Brier => c - (q - c) * (q - c),
-        Rule::Log => c + c * libm::log(q) + (1.0 - c) * libm::log(1.0 - q),
+        Rule::Log => c + c * ops::log(q) + (1.0 - c) * ops::log(1.0 - q),
     }
 }
 
@@ -51,7 +52,7 @@ pub(super) fn expected_rule_reward(rule: Rule, p: f64) -> f64 {
     match rule {
         Rule::Binary => p,
         Rule::Brier => p * p,
-        Rule::Log => p + p * libm::log(p) + (1.0 - p) * libm::log(1.0 - p),
+        Rule::Log => p + p * ops::log(p) + (1.0 - p) * ops::log(1.0 - p),
     }
 }
 
@@ -96,7 +97,7 @@ pub(super) fn softmax_weights(z: &[f64], tau: f64, out: &mut [f64]) -> usize {
         }
     }
     for j in 0..z.len() {
-        out[j] = libm::exp(tau * (z[j] - z[top]));
+        out[j] = ops::exp(tau * (z[j] - z[top]));
     }
     top
 }
@@ -112,7 +113,7 @@ pub(super) fn certainty_logit(weights: &[f64], z: &[f64], tau: f64, a: usize) ->
             others_z += w * zj;
         }
     }
-    let raw = libm::log(weights[a]) - libm::log(others);
+    let raw = ops::log(weights[a]) - ops::log(others);
     if !(-LOGIT_CLIP..=LOGIT_CLIP).contains(&raw) {
         return (raw.clamp(-LOGIT_CLIP, LOGIT_CLIP), 0.0);
     }
@@ -274,7 +275,7 @@ impl Policy {
 
     /// The decisiveness `τ` of the answer head.
     pub(super) fn decisiveness(&self) -> f64 {
-        libm::exp(self.theta[LOG_TAU])
+        ops::exp(self.theta[LOG_TAU])
     }
 
     /// Samples "I don't know" or an answer with its stated confidence.
@@ -282,10 +283,10 @@ impl Policy {
         let t = &self.theta;
         let k = z.len();
         let (mut answer_w, mut shared_w) = ([0.0; MAX_ANSWERS], [0.0; MAX_ANSWERS]);
-        let tau = libm::exp(t[LOG_TAU]);
+        let tau = ops::exp(t[LOG_TAU]);
         // The representation the readout shares with the answer head carries the
         // share `coupling` of the sharpening (on the log scale).
-        let tau_shared = libm::exp(self.coupling * t[LOG_TAU]);
+        let tau_shared = ops::exp(self.coupling * t[LOG_TAU]);
         let top = softmax_weights(z, tau, &mut answer_w[..k]);
         softmax_weights(z, tau_shared, &mut shared_w[..k]);
         let (u, _) = certainty_logit(&shared_w[..k], z, tau_shared, top);
@@ -306,7 +307,7 @@ impl Policy {
             mean_z += w * zj;
         }
         let eps = rng.normal();
-        let w = libm::exp(t[LOG_W]);
+        let w = ops::exp(t[LOG_W]);
         let m = w * ell + t[B];
         Response {
             abstained: false,
@@ -347,12 +348,12 @@ impl Adam {
 
     fn ascend(&mut self, theta: &mut [f64; N_PARAMS], grad: &[f64; N_PARAMS]) {
         self.t += 1;
-        let c1 = 1.0 - libm::pow(Self::BETA1, self.t as f64);
-        let c2 = 1.0 - libm::pow(Self::BETA2, self.t as f64);
+        let c1 = 1.0 - ops::pow(Self::BETA1, self.t as f64);
+        let c2 = 1.0 - ops::pow(Self::BETA2, self.t as f64);
         for i in 0..N_PARAMS {
             self.m[i] = Self::BETA1 * self.m[i] + (1.0 - Self::BETA1) * grad[i];
             self.v[i] = Self::BETA2 * self.v[i] + (1.0 - Self::BETA2) * grad[i] * grad[i];
-            theta[i] += self.lr[i] * (self.m[i] / c1) / (libm::sqrt(self.v[i] / c2) + Self::EPS);
+            theta[i] += self.lr[i] * (self.m[i] / c1) / (ops::sqrt(self.v[i] / c2) + Self::EPS);
         }
     }
 }
@@ -523,7 +524,7 @@ impl Tally {
             self.abstained as f64 / n,
             self.at_cap as f64 / n,
             policy.decisiveness(),
-            libm::exp(policy.theta[LOG_W]),
+            ops::exp(policy.theta[LOG_W]),
         ]
     }
 }
@@ -681,10 +682,10 @@ mod tests {
         let mut w = [0.0; 3];
         softmax_weights(&z, 2.0, &mut w);
         let p = w[1] / w.iter().sum::<f64>();
-        assert!((ell - libm::log(p / (1.0 - p))).abs() < 1e-12);
+        assert!((ell - ops::log(p / (1.0 - p))).abs() < 1e-12);
         // d ℓ / d ln τ against a central difference.
         let h = 1e-6;
-        let numeric = (logit_at(2.0 * libm::exp(h)).0 - logit_at(2.0 * libm::exp(-h)).0) / (2.0 * h);
+        let numeric = (logit_at(2.0 * ops::exp(h)).0 - logit_at(2.0 * ops::exp(-h)).0) / (2.0 * h);
         assert!((slope - numeric).abs() < 1e-6, "{slope} vs {numeric}");
         // Clipped: no slope.
         assert_eq!(logit_at(100.0).1, 0.0);
@@ -718,7 +719,7 @@ mod tests {
             ..Response::default()
         };
         // Levels 90, 10, 50, 50.
-        let (l90, l10) = (libm::log(9.0), -libm::log(9.0));
+        let (l90, l10) = (ops::log(9.0), -ops::log(9.0));
         for resp in [r(true, l90), r(false, l10), r(true, 0.0), r(false, 0.0)] {
             t.add(&resp);
         }

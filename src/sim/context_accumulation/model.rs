@@ -1,6 +1,7 @@
 //! The simulation: a context window of right and wrong turns, and the experiments on it.
 
 use super::{Mode, Params};
+use crate::ops;
 use crate::rng::{sigmoid, Stream};
 use crate::sim::{Observations, Replicate, Runner};
 
@@ -75,7 +76,7 @@ impl Context {
 
 /// `logit(p) = ln(p / (1 − p))`.
 pub(super) fn logit(p: f64) -> f64 {
-    libm::log(p / (1.0 - p))
+    ops::log(p / (1.0 - p))
 }
 
 /// One injection run: the clean prompt, then `injected_turns` turns written for the
@@ -136,10 +137,10 @@ pub(super) fn injection(p: &Params, run: &Runner, out: &mut Observations) {
 /// the last turn above and the first at or below (exact for a geometric curve).
 /// `curve(t)` is the survival after `t` turns, `curve(0) = 1`; `None` past `max`.
 fn crossing(success: f64, max: usize, mut curve: impl FnMut(usize) -> f64) -> Option<f64> {
-    let target = libm::log(success);
+    let target = ops::log(success);
     let mut prev = 0.0;
     for t in 1..=max {
-        let cur = libm::log(curve(t));
+        let cur = ops::log(curve(t));
         if cur <= target {
             let frac = if cur.is_finite() {
                 (target - prev) / (cur - prev)
@@ -278,11 +279,11 @@ fn lifetimes(p: &Params, run: &Runner, beta: f64, start: &str, windows: &[usize]
 /// than the turnover time did, `ln(τ_last/τ_first) − ln(turnover_last/turnover_first)`.
 fn excess_growth(windows: &[usize], times: &[Vec<(u64, usize)>]) -> Vec<(u64, f64)> {
     let (w0, w1) = (windows[0], windows[windows.len() - 1]);
-    let turnover = libm::log(turnover_time(w1) as f64 / turnover_time(w0) as f64);
+    let turnover = ops::log(turnover_time(w1) as f64 / turnover_time(w0) as f64);
     times[0]
         .iter()
         .zip(times[times.len() - 1].iter())
-        .map(|(&(i, t0), &(_, t1))| (i, libm::log(t1 as f64 / t0 as f64) - turnover))
+        .map(|(&(i, t0), &(_, t1))| (i, ops::log(t1 as f64 / t0 as f64) - turnover))
         .collect()
 }
 
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn binomial_horizon_is_ln_s_over_ln_p_without_tolerance() {
         for p in [0.9, 0.99, 0.999] {
-            let exact = libm::log(0.5) / libm::log(p);
+            let exact = ops::log(0.5) / ops::log(p);
             assert!((binomial_horizon(p, 0, 0.5, 100_000) - exact).abs() < 1e-9, "{p}");
         }
         // Tolerating errors lengthens the horizon: at p = 0.99 and k = 3 about 367 turns
@@ -485,7 +486,7 @@ mod tests {
             };
             sum += batch_horizons(&p, &cond, 1.0, rep).0;
         }
-        let exact = libm::log(0.5) / libm::log(0.95);
+        let exact = ops::log(0.5) / ops::log(0.95);
         assert!((sum / n as f64 - exact).abs() < 0.5, "{} vs {exact}", sum / n as f64);
     }
 

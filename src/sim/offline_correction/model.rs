@@ -2,6 +2,7 @@
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
 use super::Params;
+use crate::ops;
 use crate::rng::Stream;
 use crate::sim::Replicate;
 
@@ -122,11 +123,11 @@ impl Attempts {
 pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
     let mut left = n;
     while left > 0 {
-        let r = libm::sqrt(-2.0 * libm::log(rng.uniform_open0()));
+        let r = ops::sqrt(-2.0 * ops::log(rng.uniform_open0()));
         let angle = 2.0 * std::f64::consts::PI * rng.uniform();
-        out.push(r * libm::cos(angle));
+        out.push(r * ops::cos(angle));
         if left > 1 {
-            out.push(r * libm::sin(angle));
+            out.push(r * ops::sin(angle));
         }
         left = left.saturating_sub(2);
     }
@@ -198,7 +199,7 @@ impl Policy {
         let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut total = 0.0;
         for o in out.iter_mut() {
-            *o = libm::exp((*o - max) / temperature);
+            *o = ops::exp((*o - max) / temperature);
             total += *o;
         }
         for o in out.iter_mut() {
@@ -374,10 +375,10 @@ pub(super) fn normalised_entropy(weights: &[f64]) -> f64 {
     for &w in weights {
         if w > 0.0 {
             let q = w / total;
-            h -= q * libm::log(q);
+            h -= q * ops::log(q);
         }
     }
-    h / libm::log(weights.len() as f64)
+    h / ops::log(weights.len() as f64)
 }
 
 /// Share of the first `curve_attempts` wrong attempts in `set` that the corrector

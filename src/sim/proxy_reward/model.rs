@@ -2,6 +2,7 @@
 //! records. The mechanism and the assumptions are described in the module doc (`mod.rs`).
 
 use super::Params;
+use crate::ops;
 use crate::rng::Stream;
 use crate::sim::Replicate;
 
@@ -131,7 +132,7 @@ impl Policy {
         }
         let mut total = 0.0;
         for w in weights.iter_mut() {
-            *w = libm::exp(*w - max);
+            *w = ops::exp(*w - max);
             total += *w;
         }
         total
@@ -214,7 +215,7 @@ impl CoSums {
         if var <= 1e-12 {
             return 0.0;
         }
-        (self.pt / self.n - mp * mt) / libm::sqrt(var)
+        (self.pt / self.n - mp * mt) / ops::sqrt(var)
     }
 }
 
@@ -283,7 +284,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let k = policy.k;
     let t_idx = policy.template();
     let g = p.samples;
-    let ln_k = libm::log(k as f64);
+    let ln_k = ops::log(k as f64);
     let mut weights = [0.0f64; MAX_ANSWERS];
     let mut counts = [0u32; MAX_ANSWERS];
     let mut window = vec![CoSums::default(); p.correlation_window];
@@ -421,7 +422,7 @@ fn tally_policy(t: &mut StepTally, weights: &[f64], total: f64, template: usize,
     for &w in weights {
         if w > 0.0 {
             let pi = w / total;
-            h -= pi * libm::log(pi);
+            h -= pi * ops::log(pi);
         }
     }
     t.entropy += h / ln_k;
@@ -446,7 +447,7 @@ pub fn validation_accuracy(shared: Shared, validation: &Policy, draws: usize, rn
 /// The standard error of the validation accuracy at its worst (accuracy 1/2):
 /// `sqrt(1/4 / (problems · samples))`. Early stopping's tolerance is held above twice it.
 pub fn validation_noise(p: &Params) -> f64 {
-    libm::sqrt(0.25 / (p.validation_problems * p.validation_samples) as f64)
+    ops::sqrt(0.25 / (p.validation_problems * p.validation_samples) as f64)
 }
 
 /// Labels: the plurality of `teacher_samples` answers of `policy` on each problem.

@@ -3,6 +3,7 @@
 //! model and its assumptions).
 
 use super::Params;
+use crate::ops;
 use crate::rng::{sigmoid, Stream};
 use crate::sim::Replicate;
 
@@ -111,7 +112,7 @@ pub fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
             choose = choose * (n + 1 - i) as f64 / i as f64;
         }
         if i >= k {
-            total += choose * libm::pow(p, i as f64) * libm::pow(1.0 - p, (n - i) as f64);
+            total += choose * ops::pow(p, i as f64) * ops::pow(1.0 - p, (n - i) as f64);
         }
     }
     total
@@ -197,7 +198,7 @@ impl Learner {
 
     /// Exact-match accuracy at length L.
     pub fn accuracy(&self, p: &Params, len: usize) -> f64 {
-        libm::pow(1.0 - self.rule_error(p), len as f64)
+        ops::pow(1.0 - self.rule_error(p), len as f64)
             * (1.0 - self.length_error(p, len))
             * (1.0 - self.extrapolation(p, len))
     }
