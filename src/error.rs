@@ -43,6 +43,15 @@ impl Error {
         }
     }
 
+    /// The same error with `what` (a file, a claim) in front of an input error's
+    /// message, so it names where the problem is; other errors already do.
+    pub fn within(self, what: &str) -> Self {
+        match self {
+            Error::Input(msg) if !msg.starts_with(what) => Error::Input(format!("{what}: {msg}")),
+            other => other,
+        }
+    }
+
     /// The process exit code for this error (see the module table).
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -214,14 +214,34 @@ impl Steps {
 
 /// The lock that serialises writers of one output folder: an exclusive `flock` on the
 /// folder's parent (a lock file inside the folder would be swapped away with it).
-pub struct Lock(#[allow(dead_code)] fs::File);
+/// A folder inside another output folder (`figures/robustness` in `figures`) also
+/// takes the outer folder's lock, since replacing the outer set replaces the inner.
+pub struct Lock(#[allow(dead_code)] Vec<fs::File>);
 
-/// Takes the lock on the parent of `dir` (exclusive to write, shared to read), saying
-/// on stderr that it waits when another process holds it.
+/// Takes the lock on the parent of `dir` (exclusive to write, shared to read), and on
+/// the parent of every output folder `dir` lies in, outermost first (so two writers
+/// never wait on each other in a cycle), saying on stderr that it waits when another
+/// process holds one.
 pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock> {
     let (parent, _) = split(dir)?;
     fs::create_dir_all(&parent).map_err(|e| Error::io("create the folder", &parent, e))?;
-    let file = fs::File::open(&parent).map_err(|e| Error::io("open the folder", &parent, e))?;
+    let mut parents: Vec<PathBuf> = parent
+        .ancestors()
+        .filter(|a| a.join(manifest::FILE_NAME).is_file())
+        .filter_map(|a| a.parent().map(Path::to_path_buf))
+        .collect();
+    parents.reverse();
+    parents.push(parent);
+    parents.dedup();
+    let files = parents
+        .iter()
+        .map(|p| lock_one(dir, p, exclusive))
+        .collect::<Result<_>>()?;
+    Ok(Lock(files))
+}
+
+fn lock_one(dir: &Path, parent: &Path, exclusive: bool) -> Result<fs::File> {
+    let file = fs::File::open(parent).map_err(|e| Error::io("open the folder", parent, e))?;
     let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
     match flock(&file, mode | libc::LOCK_NB) {
         Ok(()) => {}
@@ -231,11 +251,11 @@ pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock> {
                 dir.display(),
                 parent.display()
             ));
-            flock(&file, mode).map_err(|e| Error::io("lock the folder", &parent, e))?;
+            flock(&file, mode).map_err(|e| Error::io("lock the folder", parent, e))?;
         }
-        Err(e) => return Err(Error::io("lock the folder", &parent, e)),
+        Err(e) => return Err(Error::io("lock the folder", parent, e)),
     }
-    Ok(Lock(file))
+    Ok(file)
 }
 
 /// `flock(2)` on an open file or folder; released when the file is closed.

@@ -97,6 +97,11 @@ impl<M: Model + Sync> Experiment for Entry<M> {
     fn assemble(&self, source: &Source, observations: &Observations) -> Result<Built> {
         let spec = Self::load(source)?;
         let summary = analysis::summarise(observations)?;
+        // Every claim's rows must exist before anything is written: an error names the
+        // spec file and the claim (the selectors can only be checked on the summary).
+        for claim in &spec.claims {
+            claims::evaluate(&summary, claim).map_err(|e| e.within(&source.path.display().to_string()))?;
+        }
         let figure = M::figure(&spec.params, &summary)?;
         Ok(Built {
             header: spec.header,
@@ -358,7 +363,10 @@ impl CheckReport {
 /// Evaluates `claims` on the analysed numbers of `source` at `seed`.
 fn verdicts_at(source: &Source, seed: u64, claims: &[Claim]) -> Result<Vec<claims::Verdict>> {
     let analysed = declared(source)?.analyse(&source.at_seed(seed))?;
-    claims.iter().map(|c| claims::evaluate(&analysed.summary, c)).collect()
+    claims
+        .iter()
+        .map(|c| claims::evaluate(&analysed.summary, c).map_err(|e| e.within(&source.path.display().to_string())))
+        .collect()
 }
 
 /// Adds one seed's verdicts to the tallies (created on the first seed).

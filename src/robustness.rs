@@ -103,7 +103,7 @@ pub fn run_cell(source: &Source, maps: &[Robustness], claims: &[Claim], cell: Ce
     let analysed = experiment.analyse(&seeded)?;
     let verdicts: Vec<Verdict> = findings_of(map, claims)
         .into_iter()
-        .map(|c| claims::evaluate(&analysed.summary, c))
+        .map(|c| claims::evaluate(&analysed.summary, c).map_err(|e| e.within(&source.path.display().to_string())))
         .collect::<Result<_>>()?;
     Ok(CellResult {
         cell,

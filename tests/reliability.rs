@@ -175,13 +175,28 @@ fn a_folder_that_is_not_an_output_folder_is_not_replaced() {
 #[test]
 fn a_second_writer_waits_for_the_lock_and_says_so() {
     let dir = scratch("lock");
-    let out = dir.join("out");
-    let held = std::fs::File::open(&dir).unwrap();
+    assert_writer_waits(&dir, &dir.join("out"));
+}
+
+/// `figures/robustness` lies inside the output folder `figures`: replacing `figures`
+/// replaces it too, so its writers take the lock of `figures` as well.
+#[test]
+fn a_writer_of_a_folder_inside_an_output_folder_waits_for_the_outer_lock() {
+    let dir = scratch("nested-lock");
+    let outer = dir.join("outer");
+    std::fs::create_dir_all(&outer).unwrap();
+    std::fs::write(outer.join("MANIFEST"), "").unwrap();
+    assert_writer_waits(&dir, &outer.join("inner"));
+}
+
+/// Holds the writers' lock on `held` and checks that a run into `out` waits for it.
+fn assert_writer_waits(held: &Path, out: &Path) {
+    let held = std::fs::File::open(held).unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: an open descriptor; flock(2) as the writers take it.
     assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     let mut child = bin()
-        .args(["run", FIGURE, "--set", FEW, "--threads", "2", "--out", s(&out)])
+        .args(["run", FIGURE, "--set", FEW, "--threads", "2", "--out", s(out)])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -821,4 +836,42 @@ fn a_thousand_mutated_specs_parse_and_validate_without_a_panic() {
         refused > cases / 4,
         "the mutator barely changes anything: {refused} of {cases} refused"
     );
+}
+
+/// Issue 17, item 11: a claim selector that names no row (an arm the model does not
+/// make, an x it does not compute) is found after the simulation, but the error still
+/// names the spec file and the claim, exits 2, and writes nothing.
+#[test]
+fn a_claim_naming_no_row_is_refused_naming_the_spec_and_the_claim() {
+    let dir = scratch("selector");
+    let text = std::fs::read_to_string("specs/context_accumulation.toml").unwrap();
+    let first_arm = "arm = \"small/open-loop\"";
+    assert!(text.contains(first_arm), "the spec changed: update this test");
+    let cases = [
+        (
+            "arm",
+            text.replacen(first_arm, "arm = \"small/no-such-arm\"", 1),
+            "no-such-arm",
+        ),
+        ("x", text.replacen("x = 1.0 }", "x = 7.5 }", 1), "no row at x = 7.5"),
+    ];
+    for (what, edited, expect) in cases {
+        std::fs::create_dir_all(dir.join(what)).unwrap();
+        let spec = dir.join(what).join("context_accumulation.toml");
+        std::fs::write(&spec, edited).unwrap();
+        let out = dir.join(format!("out-{what}"));
+        for args in [
+            vec!["run", "--spec", s(&spec), "--set", FEW, "--out", s(&out)],
+            vec!["check", "--spec", s(&spec), "--set", FEW],
+        ] {
+            let o = mismatch(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(s(&spec)), "{args:?} does not name the spec file: {err}");
+            assert!(err.contains("claim `"), "{args:?} does not name the claim: {err}");
+            assert!(err.contains(expect), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        }
+        assert!(!out.exists(), "{what}: a refused run wrote {}", out.display());
+    }
 }

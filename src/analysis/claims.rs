@@ -63,10 +63,14 @@ fn show(r: &Row) -> String {
 
 /// Evaluates one claim against the summary.
 pub fn evaluate(summary: &Summary, claim: &Claim) -> Result<Verdict> {
+    evaluate_unnamed(summary, claim).map_err(|e| e.within(&format!("claim `{}`", claim.id)))
+}
+
+fn evaluate_unnamed(summary: &Summary, claim: &Claim) -> Result<Verdict> {
     if claim.check.is_share() && !summary.is_outcome(&claim.a.arm, &claim.a.metric) {
         return Err(Error::Input(format!(
-            "claim `{}`: check `{:?}` reads a share of replicates, but {} is not an outcome metric. Fix: push it with Observations::push_outcome (one 0/1 per replicate), or use at_least/at_most",
-            claim.id, claim.check, claim.a
+            "check `{:?}` reads a share of replicates, but {} is not an outcome metric. Fix: push it with Observations::push_outcome (one 0/1 per replicate), or use at_least/at_most",
+            claim.check, claim.a
         )));
     }
     let a = select(summary, &claim.a)?;
