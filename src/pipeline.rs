@@ -6,6 +6,7 @@ use crate::error::{internal, Error, Result};
 use crate::render;
 use crate::sim::{Model, Observations, Runner, Shard};
 use crate::spec::{Claim, Header, Kind, Knockout, Robustness, Source, Spec};
+use rayon::prelude::*;
 use std::marker::PhantomData;
 
 /// A figure's registry entry: its id and how to build it from a spec.
@@ -392,19 +393,23 @@ fn tally(tallies: &mut Vec<Tally>, verdicts: Vec<claims::Verdict>, roles: &[Role
 
 /// Evaluates a figure's claims at `n` seeds, then under each knock-out: the findings
 /// it must break, the claims it must keep and its own checks, at the same seeds.
+///
+/// Every (variant, seed) run is independent, so they run in parallel (one whole
+/// simulation each, with its replicates parallel inside): this is what scales a
+/// check over cores. Verdicts are tallied in (variant, seed) order afterwards, so the
+/// report does not depend on the order of completion.
 pub fn check(source: &Source, n: u32) -> Result<CheckReport> {
     let experiment = declared(source)?;
     let base = experiment.analyse_header(source)?;
     let seeds: Vec<u64> = (0..n.max(1)).map(|k| crate::rng::seed_k(base.seed, k)).collect();
     let spec = experiment.claims_of(source)?;
-    let mut main = Vec::new();
-    for &seed in &seeds {
-        let roles = vec![Role::Holds; spec.claims.len()];
-        tally(&mut main, verdicts_at(source, seed, &spec.claims)?, &roles);
-    }
-    let mut knockouts = Vec::new();
+    // Variant 0: the spec as written, every claim must hold; then one per knock-out.
+    let mut variants: Vec<(Source, Vec<Claim>, Vec<Role>)> = vec![(
+        source.clone(),
+        spec.claims.clone(),
+        vec![Role::Holds; spec.claims.len()],
+    )];
     for ko in &spec.knockouts {
-        let knocked = source.knocked_out(ko);
         let mut list: Vec<Claim> = Vec::new();
         let mut roles = Vec::new();
         for (ids, role) in [(&ko.breaks, Role::Breaks), (&ko.survives, Role::Survives)] {
@@ -422,17 +427,32 @@ pub fn check(source: &Source, n: u32) -> Result<CheckReport> {
             list.push(claim.clone());
             roles.push(Role::Holds);
         }
-        let mut tallies = Vec::new();
-        for &seed in &seeds {
-            tally(&mut tallies, verdicts_at(&knocked, seed, &list)?, &roles);
-        }
-        knockouts.push(KnockoutReport {
+        variants.push((source.knocked_out(ko), list, roles));
+    }
+    let runs: Vec<(usize, u64)> = (0..variants.len())
+        .flat_map(|v| seeds.iter().map(move |&seed| (v, seed)))
+        .collect();
+    let verdicts: Vec<Vec<claims::Verdict>> = runs
+        .par_iter()
+        .map(|&(v, seed)| verdicts_at(&variants[v].0, seed, &variants[v].1))
+        .collect::<Result<_>>()?;
+    let mut tallies: Vec<Vec<Tally>> = vec![Vec::new(); variants.len()];
+    for (&(v, _), run) in runs.iter().zip(verdicts) {
+        tally(&mut tallies[v], run, &variants[v].2);
+    }
+    let mut tallies = tallies.into_iter();
+    let main = tallies.next().unwrap_or_default();
+    let knockouts = spec
+        .knockouts
+        .iter()
+        .zip(tallies)
+        .map(|(ko, tallies)| KnockoutReport {
             id: ko.id.clone(),
             assumption: ko.assumption.clone(),
             set: ko.overrides(),
             tallies,
-        });
-    }
+        })
+        .collect();
     Ok(CheckReport {
         id: base.id.clone(),
         claim: base.claim.clone(),

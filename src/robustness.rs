@@ -26,6 +26,8 @@ use crate::pipeline::{self, CheckReport, OutputFile, Role, Tally};
 use crate::render::{self, Axis, Figure, Mark, Panel, Series};
 use crate::sim::Shard;
 use crate::spec::{numeric, show_point, Claim, Kind, Robustness, Source};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The folder under `figures/` the robustness outputs go to.
 pub const FOLDER: &str = "robustness";
@@ -112,8 +114,12 @@ pub fn run_cell(source: &Source, maps: &[Robustness], claims: &[Claim], cell: Ce
     })
 }
 
-/// Runs the cells of `shard` (all of them for [`Shard::ALL`]), in cell order.
-pub fn run_cells(source: &Source, shard: Shard, progress: impl Fn(usize, usize)) -> Result<Vec<CellResult>> {
+/// Runs the cells of `shard` (all of them for [`Shard::ALL`]), in cell order. Cells
+/// run in parallel (each is a whole small simulation, so this scales where the
+/// replicates of one cell are too few to), and a cell's result depends only on the
+/// cell, so the order of completion changes nothing. `progress(k, n)` is told as the
+/// k-th cell completes.
+pub fn run_cells(source: &Source, shard: Shard, progress: impl Fn(usize, usize) + Sync) -> Result<Vec<CellResult>> {
     let claims = pipeline::declared(source)?.claims_of(source)?;
     let all = cells(&claims.robustness);
     let mine: Vec<(usize, Cell)> = all
@@ -121,12 +127,14 @@ pub fn run_cells(source: &Source, shard: Shard, progress: impl Fn(usize, usize))
         .enumerate()
         .filter(|(i, _)| shard.owns(*i as u64))
         .collect();
-    let mut out = Vec::with_capacity(mine.len());
-    for (k, (_, cell)) in mine.iter().enumerate() {
-        progress(k + 1, mine.len());
-        out.push(run_cell(source, &claims.robustness, &claims.claims, *cell)?);
-    }
-    Ok(out)
+    let done = AtomicUsize::new(0);
+    mine.par_iter()
+        .map(|(_, cell)| {
+            let result = run_cell(source, &claims.robustness, &claims.claims, *cell);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, mine.len());
+            result
+        })
+        .collect()
 }
 
 /// One row of a map's table.
