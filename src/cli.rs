@@ -380,6 +380,7 @@ fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) 
             &format!("--spec {} is not the committed spec of its figure", output::clip(&path)),
         )?;
     }
+    output::preflight(&out)?;
     let mut figures = Vec::new();
     for source in sources {
         let source = source.with_overrides(set);
@@ -655,6 +656,7 @@ fn robustness(
     if !set.is_empty() {
         output::refuse_committed(&out, "--set changes the spec")?;
     }
+    output::preflight(&out)?;
     let merged = robustness_gather(merge)?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut failed = Vec::new();

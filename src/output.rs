@@ -302,6 +302,35 @@ pub fn commit(dir: &Path, keep: Keep, compose: impl FnOnce(&Path) -> Result<Vec<
     commit_with(dir, keep, true, compose)
 }
 
+/// Refuses, before any work, an output folder that [`commit`] would refuse (a file, or
+/// a non-empty folder without a `MANIFEST`), so a long computation is not lost at the
+/// end. `commit` checks again under the lock.
+pub fn preflight(dir: &Path) -> Result<()> {
+    let (parent, name) = split(dir)?;
+    let inside_an_output_folder = parent.join(manifest::FILE_NAME).is_file();
+    refuse_foreign(dir, &parent.join(name), !inside_an_output_folder)
+}
+
+fn refuse_foreign(dir: &Path, target: &Path, guard: bool) -> Result<()> {
+    match fs::symlink_metadata(target) {
+        Ok(m) if !m.is_dir() => Err(Error::Input(format!(
+            "--out {}: is a file, not a folder. Fix: choose a folder for the outputs",
+            clip(&dir.display().to_string())
+        ))),
+        Ok(_) => {
+            let mut entries = fs::read_dir(target).map_err(|e| Error::io("read the folder", target, e))?;
+            if guard && entries.next().is_some() && !target.join(manifest::FILE_NAME).is_file() {
+                return Err(Error::Input(format!(
+                    "--out {}: the folder holds files but no MANIFEST, so it is not an output folder of mismatch and will not be replaced. Fix: choose a new or empty folder",
+                    clip(&dir.display().to_string())
+                )));
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
 /// [`commit`]; `guard` refuses a non-empty folder without a `MANIFEST` (off for a
 /// folder inside an output folder, which the tool owns).
 fn commit_with(
@@ -315,24 +344,7 @@ fn commit_with(
     let _lock = lock(dir, true)?;
     let mut steps = Steps::from_env();
     recover(&parent, &name, &target, &mut steps)?;
-    match fs::symlink_metadata(&target) {
-        Ok(m) if !m.is_dir() => {
-            return Err(Error::Input(format!(
-                "--out {}: is a file, not a folder. Fix: choose a folder for the outputs",
-                clip(&dir.display().to_string())
-            )))
-        }
-        Ok(_) => {
-            let mut entries = fs::read_dir(&target).map_err(|e| Error::io("read the folder", &target, e))?;
-            if guard && entries.next().is_some() && !target.join(manifest::FILE_NAME).is_file() {
-                return Err(Error::Input(format!(
-                    "--out {}: the folder holds files but no MANIFEST, so it is not an output folder of mismatch and will not be replaced. Fix: choose a new or empty folder",
-                    clip(&dir.display().to_string())
-                )));
-            }
-        }
-        Err(_) => {}
-    }
+    refuse_foreign(dir, &target, guard)?;
     let files = compose(&target)?;
     let mut seen: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
     seen.sort_unstable();

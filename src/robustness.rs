@@ -349,25 +349,13 @@ fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
             }
             Some(y) => {
                 for f in &findings {
-                    let mut series = with_markers(
-                        y.values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, v)| {
-                                let yv = numeric(v).unwrap_or(f64::NAN);
-                                let label = format!("{} = {}", y.key.replace("params.", ""), num(yv));
-                                line(&label, i % 6, &|r: &MapRow| r.finding == *f && r.y == Some(yv))
-                            })
-                            .collect(),
-                    );
-                    series.push(threshold.clone());
-                    panels.push(Panel {
-                        title: format!("({}) {}: {}", letter(panels.len()), map.id, f),
-                        x: x_axis.clone(),
-                        y: y_axis(),
-                        series,
-                        legend_columns: 2,
-                    });
+                    panels.push(heat_panel(
+                        // The axes name the map; the title only the finding, on one line.
+                        format!("({}) {}", letter(panels.len()), f),
+                        map,
+                        y,
+                        of.iter().filter(|r| r.finding == *f).copied(),
+                    ));
                 }
             }
         }
@@ -377,6 +365,76 @@ fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
     }
     let rows_of_panels = panels.len().div_ceil(2) as u32;
     Ok(Figure::column_width(80 + 330 * rows_of_panels, panels))
+}
+
+/// The shade classes of a heat-map cell: the share of seeds at which the finding held.
+const HEAT_CLASSES: [(&str, f64); 3] = [("≥ 95% of seeds", 1.0), ("50–95%", 0.4), ("< 50%", 0.0)];
+
+fn heat_class(share: f64) -> usize {
+    if share >= THRESHOLD - 1e-12 {
+        0
+    } else if share >= 0.5 {
+        1
+    } else {
+        2
+    }
+}
+
+/// One finding of a two-axis map as a heat map: a cell per grid point, its x and y
+/// values as categories (evenly spaced whatever their numbers), shaded by the class of
+/// the share of seeds at which the finding held.
+fn heat_panel<'a>(
+    title: String,
+    map: &Robustness,
+    y: &crate::spec::GridAxis,
+    rows: impl Iterator<Item = &'a MapRow<'a>>,
+) -> Panel {
+    let names = |axis: &crate::spec::GridAxis| -> Vec<String> {
+        axis.values
+            .iter()
+            .map(|v| numeric(v).map(num).unwrap_or_else(|| v.to_string()))
+            .collect()
+    };
+    let (x_names, y_names) = (names(&map.x), names(y));
+    let index = |names: &[String], v: f64| names.iter().position(|n| *n == num(v)).unwrap_or(0) as f64;
+    let mut classes: Vec<Vec<Row>> = vec![Vec::new(); HEAT_CLASSES.len()];
+    for r in rows {
+        let share = r.held as f64 / r.seeds as f64;
+        classes[heat_class(share)].push(Row {
+            x: index(&x_names, r.x),
+            mean: index(&y_names, r.y.unwrap_or(f64::NAN)),
+            lo: share,
+            hi: share,
+            n: r.seeds as u32,
+        });
+    }
+    Panel {
+        title,
+        x: Axis::categories(&map.x.key.replace("params.", ""), &as_strs(&x_names)),
+        y: Axis::categories(&y.key.replace("params.", ""), &as_strs(&y_names)),
+        series: HEAT_CLASSES
+            .iter()
+            .zip(classes)
+            .map(|(&(label, shade), rows)| Series {
+                band: false,
+                ..Series::new(
+                    label,
+                    0,
+                    Mark::Tiles {
+                        width: 1.0,
+                        height: 1.0,
+                        shade,
+                    },
+                    rows,
+                )
+            })
+            .collect(),
+        legend_columns: 3,
+    }
+}
+
+fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
 }
 
 /// The multi-seed check as a table.

@@ -875,3 +875,22 @@ fn a_claim_naming_no_row_is_refused_naming_the_spec_and_the_claim() {
         assert!(!out.exists(), "{what}: a refused run wrote {}", out.display());
     }
 }
+
+/// An output folder that would be refused at the end (a file, or files without a
+/// MANIFEST) is refused before the simulation, so minutes of work are not lost.
+#[test]
+fn a_foreign_output_folder_is_refused_before_any_work() {
+    let dir = scratch("foreign");
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    for args in [
+        vec!["run", "offline_correction", "--out", s(&dir)],
+        vec!["robustness", "offline_correction", "--seeds", "20", "--out", s(&dir)],
+    ] {
+        let t = std::time::Instant::now();
+        let o = mismatch(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no MANIFEST"), "{args:?}: {}", stderr(&o));
+        assert!(t.elapsed().as_secs() < 2, "{args:?} worked {:?} before refusing", t.elapsed());
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+}

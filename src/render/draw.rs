@@ -538,6 +538,20 @@ fn draw_panel<DB: DrawingBackend>(
                     )?;
                 }
             }
+            Mark::Tiles { width, height, shade } => {
+                let corners = |p: &(f64, f64, f64, f64)| {
+                    [
+                        (p.0 - width / 2.0, p.1 - height / 2.0),
+                        (p.0 + width / 2.0, p.1 + height / 2.0),
+                    ]
+                };
+                chart.draw_series(pts.iter().map(|p| Rectangle::new(corners(p), WHITE.filled())))?;
+                chart.draw_series(pts.iter().map(|p| Rectangle::new(corners(p), c.mix(shade).filled())))?;
+                chart.draw_series(
+                    pts.iter()
+                        .map(|p| Rectangle::new(corners(p), RGBColor(150, 150, 150).stroke_width(w(ERRORBAR_BP)))),
+                )?;
+            }
         }
     }
     draw_legend(&legend, panel, layout.legend, print)
@@ -585,6 +599,14 @@ fn draw_legend<DB: DrawingBackend>(
                 [(x + s / 2 - u(3.5), y - u(3.5)), (x + s / 2 + u(3.5), y + u(3.5))],
                 c.filled(),
             ))?,
+            Mark::Tiles { shade, .. } => {
+                let square = [(x + s / 2 - u(3.5), y - u(3.5)), (x + s / 2 + u(3.5), y + u(3.5))];
+                area.draw(&Rectangle::new(square, c.mix(shade).filled()))?;
+                area.draw(&Rectangle::new(
+                    square,
+                    RGBColor(150, 150, 150).stroke_width(w(ERRORBAR_BP)),
+                ))?
+            }
         }
         area.draw(&Text::new(
             entry.label.clone(),

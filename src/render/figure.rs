@@ -112,6 +112,10 @@ pub enum Mark {
     Points,
     /// Bars of the given width from 0; with a band, an error bar on top.
     Bars { width: f64 },
+    /// Heat-map cells: a `width` × `height` rectangle centred on each row's (x, mean),
+    /// filled with the series colour at opacity `shade` (0 to 1), so a few classes of
+    /// one hue read in grey too. The band is ignored.
+    Tiles { width: f64, height: f64, shade: f64 },
 }
 
 #[derive(Debug, Clone)]
