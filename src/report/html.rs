@@ -85,7 +85,7 @@ fn summary(p: &Page) -> String {
     let mut cards = vec![card(
         format!("{done} of {total}"),
         if done == total { "ok" } else { "bad" },
-        &format!("figures reproduced ({})", p.reproduced_how),
+        "figures reproduced",
     )];
     for (kind, label) in [
         (Kind::Finding, "findings"),

@@ -200,15 +200,26 @@ pub fn svg_provenance(svg: &str) -> Vec<(String, String)> {
     let Some(end) = rest.find("</metadata>") else {
         return Vec::new();
     };
-    rest[..end]
+    let text = unescape(&rest[..end]);
+    // The overrides come last and may themselves hold "; ": they take the rest.
+    let (fields, overrides) = match text.split_once("; overrides=") {
+        Some((fields, overrides)) => (fields, Some(overrides)),
+        None => (text.as_str(), None),
+    };
+    let mut out: Vec<(String, String)> = fields
         .split("; ")
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), unescape(v)))
-        .collect()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    out.extend(overrides.map(|o| ("overrides".to_string(), o.to_string())));
+    out
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }
 
 /// Parses `robustness/data/ID.seeds.csv`; rows that do not parse are skipped.
@@ -256,10 +267,10 @@ mod tests {
 
     #[test]
     fn provenance_and_seed_rows_parse() {
-        let svg = "<svg>\n<metadata>figure=a; spec-sha256=ff; seed=7; replicates=2; tool=mismatch 0.1.0; overrides=params.x=1 &amp; y</metadata>";
+        let svg = "<svg>\n<metadata>figure=a; spec-sha256=ff; seed=7; replicates=2; tool=mismatch 0.1.0; overrides=params.x=1; y=&quot;a&amp;b&quot;</metadata>";
         let p = svg_provenance(svg);
         assert_eq!(p[2], ("seed".to_string(), "7".to_string()));
-        assert_eq!(p[5], ("overrides".to_string(), "params.x=1 & y".to_string()));
+        assert_eq!(p[5], ("overrides".to_string(), "params.x=1; y=\"a&b\"".to_string()));
         let rows = parse_seeds("condition,role,claim,kind,met,seeds,required,passes,min,median,max\nspec,holds,c,finding,3,3,3,true,0.1,0.2,0.3\nbad\n");
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].met, rows[0].seeds, rows[0].passes), (3, 3, true));
