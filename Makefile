@@ -7,10 +7,10 @@ BIN    := target/release/mismatch
 IDS    := $(basename $(notdir $(wildcard specs/*.toml)))
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock specs/style/paper.toml
 # The code every figure depends on (with the paper style, compiled in): all of it but
-# the other figures' simulations.
-SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs),$(SOURCES)) src/sim/mod.rs
+# the other figures' simulations and the report page (src/report/), which reads figures.
+SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs src/report/*.rs),$(SOURCES)) src/sim/mod.rs
 
-.PHONY: all figures test verify bench lint check robustness clean
+.PHONY: all figures test verify report bench lint check robustness clean
 
 all: figures
 
@@ -43,6 +43,11 @@ robustness: $(BIN)
 
 verify: $(BIN)
 	$(BIN) verify
+
+# The reproduction report: report/index.html, one static page (no script, no network)
+# built from figures/ and figures/robustness/ (nothing is rerun; not committed).
+report: $(BIN)
+	$(BIN) report --figures figures --out report
 
 # Per figure: simulation time at 1 and 2 threads, its bound (draws and transcendental
 # calls, counted in a build with the feature count-ops, times their measured cost) and

@@ -147,8 +147,27 @@ pub enum Command {
         /// Slow: it reruns every seed and grid point.
         #[arg(long)]
         robustness: bool,
+        /// Also write the reproduction report into DIR (see `mismatch report`), with the
+        /// committed, rebuilt and difference image of every file that differs.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         threads: Threads,
+    },
+    /// Write the reproduction report: OUT/index.html, one static page (no script, no
+    /// network) with every figure, its claims across seeds, its knock-outs, robustness
+    /// map, anchor numbers and provenance, read from the figures folder (nothing is rerun).
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// The figures folder to report on.
+        #[arg(long, default_value = "figures")]
+        figures: PathBuf,
+        /// Folder holding the specs.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+        /// Output folder (replaced as a whole).
+        #[arg(long, default_value = crate::report::DEFAULT_OUT)]
+        out: PathBuf,
     },
 }
 
@@ -215,13 +234,15 @@ pub fn run(args: Args) -> std::result::Result<(), i32> {
             threads,
         } => with_threads(&threads, || robustness(&select, seeds, out, &set, shard, &merge)),
         Command::Tables { select } => tables(&select),
+        Command::Report { figures, specs, out } => report(&figures, &specs, &out),
         Command::Verify {
             figures,
             specs,
             robustness,
+            report,
             threads,
         } => with_threads(&threads, || {
-            verify(&figures, &specs)?;
+            verify(&figures, &specs, report.as_deref())?;
             if robustness {
                 verify_robustness(&figures.join(robustness::FOLDER), &specs)?;
             }
@@ -837,7 +858,15 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
     }
 }
 
-fn verify(figures: &Path, specs: &Path) -> Result<()> {
+/// `mismatch report`: the page from the files of a figures folder.
+fn report(figures: &Path, specs: &Path, out: &Path) -> Result<()> {
+    let files = crate::report::build(figures, specs, None)?;
+    crate::report::write(out, figures, files)?;
+    note(&format!("wrote {}", out.join("index.html").display()));
+    Ok(())
+}
+
+fn verify(figures: &Path, specs: &Path, report: Option<&Path>) -> Result<()> {
     if !figures.is_dir() {
         return Err(Error::Input(format!(
             "--figures {}: no such folder. Fix: name the folder `mismatch run` wrote (default: figures)",
@@ -875,6 +904,15 @@ fn verify(figures: &Path, specs: &Path) -> Result<()> {
         let _lock = output::lock(figures, false)?;
         verify::compare(figures, &rebuilt, &manifest)
     };
+    if let Some(out) = report {
+        let verified = crate::report::Verified {
+            rebuilt: &rebuilt,
+            verdicts: &verdicts,
+        };
+        let files = crate::report::build(figures, specs, Some(verified))?;
+        crate::report::write(out, figures, files)?;
+        note(&format!("wrote {}", out.join("index.html").display()));
+    }
     let mut bad = 0;
     for (path, verdict) in &verdicts {
         let line = match verdict {

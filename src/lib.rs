@@ -3,7 +3,7 @@
 //!
 //! The folders are the pipeline's stages (DESIGN.md §1):
 //! [`spec`] → [`sim`] → [`analysis`] → [`render`] → [`output`] and [`manifest`],
-//! joined in [`pipeline`] and driven by [`cli`].
+//! joined in [`pipeline`] and driven by [`cli`]. [`report`] shows the outputs as one page.
 
 pub mod analysis;
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod render;
+pub mod report;
 pub mod rng;
 pub mod robustness;
 pub mod shard;

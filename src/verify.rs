@@ -122,13 +122,13 @@ pub fn describe(path: &str, found: &[u8], expected: &[u8]) -> String {
 const KEY_COLUMNS: [&str; 3] = ["arm", "metric", "x"];
 
 /// A CSV table: its header and its rows keyed by their key columns (or line number).
-struct Table<'a> {
-    header: Vec<&'a str>,
-    rows: BTreeMap<String, Vec<&'a str>>,
+pub(crate) struct Table<'a> {
+    pub header: Vec<&'a str>,
+    pub rows: BTreeMap<String, Vec<&'a str>>,
 }
 
 impl<'a> Table<'a> {
-    fn parse(text: &'a str) -> Table<'a> {
+    pub(crate) fn parse(text: &'a str) -> Table<'a> {
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
         let keys: Vec<usize> = KEY_COLUMNS

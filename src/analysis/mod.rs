@@ -13,6 +13,7 @@
 pub mod claims;
 mod csv;
 pub mod numbers;
+mod read;
 mod stats;
 
 pub use stats::{mean_ci, proportion_ci, Interval};
