@@ -268,7 +268,8 @@ fn regions(id: &str, rows: &[MapRow]) -> String {
 
 /// The map figure: a panel per one-axis map (a line per finding) and a panel per
 /// finding of each two-axis map (a line per y value).
-fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
+/// The spec's own point (the paper's figure) is marked on every panel.
+fn map_figure(source: &Source, rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
     let mut panels = Vec::new();
     let letter = |i: usize| char::from(b'a' + (i % 26) as u8);
     for map in maps {
@@ -339,6 +340,9 @@ fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
                         .collect(),
                 );
                 series.push(threshold.clone());
+                if let Some(x) = source.number_at(&map.x.key) {
+                    series.push(Series::exact(PAPER, 6, Mark::Dashed, [(x, -0.03), (x, 1.03)]));
+                }
                 panels.push(Panel {
                     title: format!("({}) {}", letter(panels.len()), map.id),
                     x: x_axis.clone(),
@@ -366,6 +370,9 @@ fn map_figure(rows: &[MapRow], maps: &[Robustness]) -> Result<Figure> {
     let rows_of_panels = panels.len().div_ceil(2) as u32;
     Ok(Figure::column_width(80 + 330 * rows_of_panels, panels))
 }
+
+/// The legend of the mark at the spec's own point.
+const PAPER: &str = "the paper's figure";
 
 /// The shade classes of a heat-map cell: the share of seeds at which the finding held.
 const HEAT_CLASSES: [(&str, f64); 3] = [("≥ 95% of seeds", 1.0), ("50–95%", 0.4), ("< 50%", 0.0)];
@@ -396,7 +403,8 @@ fn heat_panel<'a>(
             .collect()
     };
     let (x_names, y_names) = (names(&map.x), names(y));
-    let index = |names: &[String], v: f64| names.iter().position(|n| *n == num(v)).unwrap_or(0) as f64;
+    let position = |names: &[String], v: f64| names.iter().position(|n| *n == num(v));
+    let index = |names: &[String], v: f64| position(names, v).unwrap_or(0) as f64;
     let mut classes: Vec<Vec<Row>> = vec![Vec::new(); HEAT_CLASSES.len()];
     for r in rows {
         let share = r.held as f64 / r.seeds as f64;
@@ -510,7 +518,10 @@ pub fn outputs(source: &Source, report: &CheckReport, results: &[CellResult]) ->
         return Ok(files);
     }
     let rows = tabulate(&claims.robustness, &claims.claims, results)?;
-    let svg = render::svg(&format!("robustness/{id}"), &map_figure(&rows, &claims.robustness)?)?;
+    let svg = render::svg(
+        &format!("robustness/{id}"),
+        &map_figure(source, &rows, &claims.robustness)?,
+    )?;
     let provenance = format!(
         "robustness of figure={id}; maps={}; tool=mismatch {}",
         claims

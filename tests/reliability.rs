@@ -890,7 +890,11 @@ fn a_foreign_output_folder_is_refused_before_any_work() {
         let o = mismatch(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("no MANIFEST"), "{args:?}: {}", stderr(&o));
-        assert!(t.elapsed().as_secs() < 2, "{args:?} worked {:?} before refusing", t.elapsed());
+        assert!(
+            t.elapsed().as_secs() < 2,
+            "{args:?} worked {:?} before refusing",
+            t.elapsed()
+        );
     }
     assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
 }

@@ -161,6 +161,25 @@ impl Source {
         }
     }
 
+    /// The number at dotted `key` (e.g. `params.window`), overrides applied; `None` if
+    /// the key is absent or not a number.
+    pub fn number_at(&self, key: &str) -> Option<f64> {
+        let mut table: toml::Table = toml::from_str(&self.text).ok()?;
+        for (k, value) in &self.overrides {
+            set_path(&mut table, k, value).ok()?;
+        }
+        let mut parts = key.split('.').peekable();
+        let mut current = &table;
+        while let Some(part) = parts.next() {
+            let value = current.get(part)?;
+            if parts.peek().is_none() {
+                return numeric(value);
+            }
+            current = value.as_table()?;
+        }
+        None
+    }
+
     /// The `id` the spec declares, read before the model-specific parse.
     pub fn id(&self) -> Result<String> {
         let table: toml::Table = toml::from_str(&self.text).map_err(|e| self.parse_error(&e))?;
