@@ -10,7 +10,7 @@
 //! - The serial tail: `analyse` (summaries and claims), `svg`, `png`, and `total`
 //!   (spec to all output bytes at 2 threads).
 
-use mismatch::ops::Op;
+use mismatch::ops::{self, Op, KINDS};
 use mismatch::pipeline::{self, experiments};
 use mismatch::render;
 use mismatch::rng::Stream;
@@ -45,7 +45,7 @@ fn ms(d: Duration) -> String {
 
 /// Nanoseconds per call of each operation of `Op::ALL`, each measured alone at one
 /// thread on inputs spread over the range the models use.
-fn op_costs() -> [f64; 6] {
+fn op_costs() -> [f64; KINDS] {
     const N: usize = 4_000_000;
     let mut stream = Stream::new(1, "bench", 0, "inputs");
     let unit: Vec<f64> = (0..4096).map(|_| stream.uniform_open0()).collect();
@@ -71,6 +71,18 @@ fn op_costs() -> [f64; 6] {
         });
         t.as_secs_f64() * 1e9 / N as f64
     };
+    let batch = {
+        let inputs: Vec<f64> = unit.iter().map(|u| -10.0 * u).collect();
+        let mut buffer = inputs.clone();
+        let t = time(RUNS, || {
+            for _ in 0..N / inputs.len() {
+                buffer.copy_from_slice(&inputs);
+                ops::exp_batch(black_box(&mut buffer));
+            }
+            black_box(&buffer);
+        });
+        t.as_secs_f64() * 1e9 / (N / inputs.len() * inputs.len()) as f64
+    };
     [
         draw,
         per_call(&|i| libm::exp(-10.0 * u(i))),
@@ -78,18 +90,19 @@ fn op_costs() -> [f64; 6] {
         per_call(&|i| libm::pow(u(i), 1.0 + 99.0 * u(i + 1))),
         per_call(&|i| libm::cos(std::f64::consts::TAU * u(i))),
         per_call(&|i| libm::sqrt(10.0 * u(i))),
+        batch,
     ]
 }
 
 /// The counts `benches/counts.rs` wrote, by figure.
-fn op_counts() -> Option<Vec<(String, [f64; 6])>> {
+fn op_counts() -> Option<Vec<(String, [f64; KINDS])>> {
     let text = std::fs::read_to_string("target/bench/op-counts.csv").ok()?;
     text.lines()
         .skip(1)
         .map(|line| {
             let mut fields = line.split(',');
             let id = fields.next()?.to_string();
-            let mut counts = [0.0; 6];
+            let mut counts = [0.0; KINDS];
             for c in counts.iter_mut() {
                 *c = fields.next()?.parse().ok()?;
             }
