@@ -116,6 +116,15 @@
 //! `star/attempts`, `star/actions`, `sft/star`, `rl/pool`, `rl`. Symptoms use both
 //! normals of each Box–Muller pair (`push_normals`).
 //!
+//! # Speed (each trick keeps every draw and every float operation in the same order)
+//! - Softmax: the largest logit's term is exp(0) = 1 exactly and is not evaluated.
+//! - Panel (c)'s fix rates are computed only where the figure draws them: on both sets
+//!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the sweep.
+//! - The sweep's conditions run inside each replicate of `main` (same named streams):
+//!   one parallel loop over replicates for the whole figure, no barrier between
+//!   conditions.
+//! - Logits and gradients iterate over rows and zipped slices (no bounds checks).
+//!
 //! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
 //! `KEEP` = 0 is keep's action index (fix_j is j + 1).
@@ -128,7 +137,7 @@ use crate::analysis::Summary;
 use crate::error::Result;
 use crate::render::Figure;
 use crate::spec::validate::{self as v, Invalid, Validate};
-use model::{main_run, sweep_run, Deployed, ARMS, OWN, PAIR, PLUS, PLUS_OWN, RL};
+use model::{main_run, Deployed, ARMS, OWN, PAIR, PLUS, PLUS_OWN, RL};
 use serde::Deserialize;
 
 pub struct OfflineCorrection;
@@ -283,20 +292,20 @@ impl Model for OfflineCorrection {
         }
         for (metric, pick) in [("fix_rate_offline", 1), ("fix_rate_own", 2)] {
             for (i, r) in main.iter() {
-                for &(step, offline, own) in &r.curve {
-                    let v = if pick == 1 { offline } else { own };
+                let values = if pick == 1 { &r.curve.offline } else { &r.curve.own };
+                for (&step, &v) in r.curve.steps.iter().zip(values) {
                     out.push("pair_sft", metric, step as f64, i, v);
                 }
             }
         }
         for (i, r) in main.iter() {
-            for &(step, _, own) in &r.curve_own {
+            for (&step, &own) in r.curve_own.steps.iter().zip(&r.curve_own.own) {
                 out.push("pair_sft_own", "fix_rate_own", step as f64, i, own);
             }
         }
-        for &lambda in &p.lambdas {
-            let runs = run.replicates(&format!("sweep/{lambda}"), run.count(), |rep| sweep_run(p, lambda, rep));
-            for (i, [pair, plus]) in runs.iter() {
+        for (l, &lambda) in p.lambdas.iter().enumerate() {
+            for (i, r) in main.iter() {
+                let [pair, plus] = &r.sweep[l];
                 out.push("pair_sft", "delta_sweep", lambda, i, pair.delta());
                 out.push("pair_sft", "fix_rate_sweep", lambda, i, pair.fix_rate());
                 out.push("pair_sft_plus", "delta_sweep", lambda, i, plus.delta());

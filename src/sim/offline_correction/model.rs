@@ -173,14 +173,16 @@ impl Policy {
         self.m + 1
     }
 
+    /// Logit of each action: its bias plus its weights times `x`, summed in order.
     #[inline]
     fn logits(&self, x: &[f64], out: &mut [f64]) {
         let w = self.m + 1;
-        for (k, o) in out.iter_mut().enumerate() {
-            let row = &self.theta[k * w..(k + 1) * w];
-            let mut z = row[0];
-            for j in 0..self.m {
-                z += row[1 + j] * x[j];
+        let x = &x[..self.m];
+        for (row, o) in self.theta.chunks_exact(w).zip(out.iter_mut()) {
+            let (bias, weights) = row.split_first().expect("a row has a bias");
+            let mut z = *bias;
+            for (wj, xj) in weights.iter().zip(x) {
+                z += wj * xj;
             }
             *o = z;
         }
@@ -193,13 +195,20 @@ impl Policy {
     }
 
     /// Softmax probabilities at sampling temperature `temperature`.
+    ///
+    /// The largest logit's term is exp(0) = 1 exactly, so it is not evaluated: one
+    /// `exp` fewer per call, the same bits.
     #[inline]
     pub fn probabilities_at(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
         self.logits(x, out);
         let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut total = 0.0;
         for o in out.iter_mut() {
-            *o = ops::exp((*o - max) / temperature);
+            *o = if *o == max {
+                1.0
+            } else {
+                ops::exp((*o - max) / temperature)
+            };
             total += *o;
         }
         for o in out.iter_mut() {
@@ -212,12 +221,13 @@ impl Policy {
     #[inline]
     fn add_log_prob_gradient(&self, x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
         let w = self.m + 1;
-        for (k, pk) in probs.iter().enumerate() {
+        let x = &x[..self.m];
+        for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(w)).enumerate() {
             let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-            let row = &mut grad[k * w..(k + 1) * w];
-            row[0] += d;
-            for j in 0..self.m {
-                row[1 + j] += d * x[j];
+            let (bias, weights) = row.split_first_mut().expect("a row has a bias");
+            *bias += d;
+            for (gj, xj) in weights.iter_mut().zip(x) {
+                *gj += d * xj;
             }
         }
     }
@@ -413,38 +423,63 @@ pub(super) const OWN: usize = 4;
 pub(super) const PLUS_OWN: usize = 5;
 pub(super) const RL: usize = 6;
 
-/// One Pair-SFT training curve: (step, fix rate on the trace set's wrong attempts,
-/// fix rate on the model's own wrong attempts).
-pub(super) type Curve = Vec<(usize, f64, f64)>;
+/// Which fix rates a Pair-SFT run records for panel (c) (each costs a softmax per
+/// wrong attempt it is measured on, so only the ones the figure draws are computed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Record {
+    /// None (Pair-SFT+, and the sweep).
+    Nothing,
+    /// The fix rate on the model's own wrong attempts (Pair-SFT at λ = 0).
+    Own,
+    /// Also the fix rate on the trace set's wrong attempts (Pair-SFT at λ).
+    OfflineAndOwn,
+}
 
-/// One replicate of the main condition.
+/// One Pair-SFT training curve: the steps recorded, the fix rate on the trace set's
+/// wrong attempts at each (empty unless recorded) and on the model's own.
+#[derive(Default)]
+pub(super) struct Curve {
+    pub steps: Vec<usize>,
+    pub offline: Vec<f64>,
+    pub own: Vec<f64>,
+}
+
+/// One replicate: the main condition's arms, and Pair-SFT's and Pair-SFT+'s deployed
+/// metrics at each λ of the sweep.
 pub(super) struct MainRun {
     pub arms: [Deployed; 7],
     /// Pair-SFT at λ = `lambda` (foreign traces).
     pub curve: Curve,
     /// Pair-SFT at λ = 0 (the model's own attempts as traces).
     pub curve_own: Curve,
+    /// `[pair_sft, pair_sft_plus]` per λ of `lambdas`.
+    pub sweep: Vec<[Deployed; 2]>,
 }
 
 /// Pair-SFT (or, with `keep_pairs`, Pair-SFT+) from `base` on `traces`, recording
-/// its fix rates on the traces' and on the model's own wrong attempts.
+/// the fix rates `record` asks for on the traces' and on the model's own wrong attempts.
 fn pair_sft(
     p: &Params,
     base: &Policy,
     traces: &Attempts,
     eval: &Attempts,
     keep_pairs: bool,
+    record: Record,
     rng: &mut Stream,
 ) -> (Policy, Curve) {
     let mut pair = base.clone();
-    let mut curve = Vec::new();
+    let mut curve = Curve::default();
     let pairs = correction_pairs(traces, keep_pairs);
-    let record = |step: usize, policy: &Policy| {
-        if !keep_pairs {
-            curve.push((step, fix_rate(p, policy, traces), fix_rate(p, policy, eval)));
+    let on_record = |step: usize, policy: &Policy| {
+        if record != Record::Nothing {
+            curve.steps.push(step);
+            if record == Record::OfflineAndOwn {
+                curve.offline.push(fix_rate(p, policy, traces));
+            }
+            curve.own.push(fix_rate(p, policy, eval));
         }
     };
-    fine_tune(p, &mut pair, traces, &pairs, rng, record);
+    fine_tune(p, &mut pair, traces, &pairs, rng, on_record);
     (pair, curve)
 }
 
@@ -455,11 +490,36 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
     let base = Policy::base(p, &mut rep.stream("base"));
 
     let traces = Attempts::traces(p, p.lambda, p.traces, &mut rep.stream("traces"));
-    let (pair, curve) = pair_sft(p, &base, &traces, &eval, false, &mut rep.stream("sft/pair"));
-    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, &mut rep.stream("sft/plus"));
+    let both = Record::OfflineAndOwn;
+    let (pair, curve) = pair_sft(p, &base, &traces, &eval, false, both, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(
+        p,
+        &base,
+        &traces,
+        &eval,
+        true,
+        Record::Nothing,
+        &mut rep.stream("sft/plus"),
+    );
     let own_traces = Attempts::traces(p, 0.0, p.traces, &mut rep.stream("traces/own"));
-    let (own, curve_own) = pair_sft(p, &base, &own_traces, &eval, false, &mut rep.stream("sft/pair/own"));
-    let (plus_own, _) = pair_sft(p, &base, &own_traces, &eval, true, &mut rep.stream("sft/plus/own"));
+    let (own, curve_own) = pair_sft(
+        p,
+        &base,
+        &own_traces,
+        &eval,
+        false,
+        Record::Own,
+        &mut rep.stream("sft/pair/own"),
+    );
+    let (plus_own, _) = pair_sft(
+        p,
+        &base,
+        &own_traces,
+        &eval,
+        true,
+        Record::Nothing,
+        &mut rep.stream("sft/plus/own"),
+    );
 
     let star_own = Attempts::own(p, p.star_attempts, &mut rep.stream("star/attempts"));
     let pairs = star_pairs(p, &base, &star_own, &mut rep.stream("star/actions"));
@@ -470,10 +530,26 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
     let mut rl = base.clone();
     online_rl(p, &mut rl, &pool, &mut rep.stream("rl"));
 
+    let arms = [&base, &star, &pair, &plus, &own, &plus_own, &rl].map(|policy| deploy(p, policy, &eval));
+    // The sweep's conditions run inside this replicate (one parallel loop for the
+    // whole figure, no barrier between conditions), each on its own named streams.
+    let sweep = p
+        .lambdas
+        .iter()
+        .map(|&lambda| {
+            let condition = format!("sweep/{lambda}");
+            let at = Replicate {
+                condition: &condition,
+                ..rep
+            };
+            sweep_run(p, lambda, at)
+        })
+        .collect();
     MainRun {
-        arms: [&base, &star, &pair, &plus, &own, &plus_own, &rl].map(|policy| deploy(p, policy, &eval)),
+        arms,
         curve,
         curve_own,
+        sweep,
     }
 }
 
@@ -483,8 +559,9 @@ pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> [Deployed; 2
     let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
     let traces = Attempts::traces(p, lambda, p.traces, &mut rep.stream("traces"));
     let base = Policy::base(p, &mut rep.stream("base"));
-    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, &mut rep.stream("sft/pair"));
-    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, &mut rep.stream("sft/plus"));
+    let none = Record::Nothing;
+    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, none, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, none, &mut rep.stream("sft/plus"));
     [deploy(p, &pair, &eval), deploy(p, &plus, &eval)]
 }
 
