@@ -150,8 +150,8 @@ pub fn exp_batch(xs: &mut [f64]) {
 #[inline(always)]
 pub fn exp_portable(x: f64) -> f64 {
     const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1; // 0x3FE62E42_FEE00000
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3DEA39EF_35793C76
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000); // 0.693147180369123816490
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76); // 1.90821492927058770002e-10
     const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²: adding it rounds to an integer
                                                 // 1/n! for n = 2..=13.
     const C: [f64; 12] = [
