@@ -352,6 +352,7 @@ fn map_figure(source: &Source, rows: &[MapRow], maps: &[Robustness]) -> Result<F
                 });
             }
             Some(y) => {
+                let paper = source.number_at(&map.x.key).zip(source.number_at(&y.key));
                 for f in &findings {
                     panels.push(heat_panel(
                         // The axes name the map; the title only the finding, on one line.
@@ -359,6 +360,7 @@ fn map_figure(source: &Source, rows: &[MapRow], maps: &[Robustness]) -> Result<F
                         map,
                         y,
                         of.iter().filter(|r| r.finding == *f).copied(),
+                        paper,
                     ));
                 }
             }
@@ -395,6 +397,7 @@ fn heat_panel<'a>(
     map: &Robustness,
     y: &crate::spec::GridAxis,
     rows: impl Iterator<Item = &'a MapRow<'a>>,
+    paper: Option<(f64, f64)>,
 ) -> Panel {
     let names = |axis: &crate::spec::GridAxis| -> Vec<String> {
         axis.values
@@ -416,28 +419,35 @@ fn heat_panel<'a>(
             n: r.seeds as u32,
         });
     }
+    let mut series: Vec<Series> = HEAT_CLASSES
+        .iter()
+        .zip(classes)
+        .map(|(&(label, shade), rows)| Series {
+            band: false,
+            ..Series::new(
+                label,
+                0,
+                Mark::Tiles {
+                    width: 1.0,
+                    height: 1.0,
+                    shade,
+                },
+                rows,
+            )
+        })
+        .collect();
+    // The paper's point, where it is a grid point: a black dot on its cell.
+    if let Some((px, py)) = paper {
+        if let (Some(i), Some(j)) = (position(&x_names, px), position(&y_names, py)) {
+            series.push(Series::exact(PAPER, 6, Mark::Points, [(i as f64, j as f64)]));
+        }
+    }
     Panel {
         title,
         x: Axis::categories(&map.x.key.replace("params.", ""), &as_strs(&x_names)),
         y: Axis::categories(&y.key.replace("params.", ""), &as_strs(&y_names)),
-        series: HEAT_CLASSES
-            .iter()
-            .zip(classes)
-            .map(|(&(label, shade), rows)| Series {
-                band: false,
-                ..Series::new(
-                    label,
-                    0,
-                    Mark::Tiles {
-                        width: 1.0,
-                        height: 1.0,
-                        shade,
-                    },
-                    rows,
-                )
-            })
-            .collect(),
-        legend_columns: 3,
+        series,
+        legend_columns: 2,
     }
 }
 
