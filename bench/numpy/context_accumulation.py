@@ -28,13 +28,15 @@ context is a time-major ring or history (the turn leaving the window is a contig
 row, or one gather when windows differ); preallocated buffers and `out=` everywhere;
 finished rows are compacted away once a quarter of the rows are stale.
 
-What it simplifies (none of it changes the distributions): numpy's own PCG64
+What it simplifies (none of it changes the distributions): numpy's own SFC64
 generator (not our ChaCha8 streams, so the numbers agree with Rust's within sampling
 error, not bit for bit); one stream for everything; uniforms are float64 as in Rust.
 Summaries are means and normal / Wilson 95% intervals, not our full analysis tables.
 
-Prints, per run, one line `context_accumulation numpy_seconds=<s>` (median of 3 runs
-of simulate + summarise, after interpreter start and imports, single-threaded), and a
+Prints one line `context_accumulation numpy_seconds=<s>`: the median of 3 runs of
+simulate + summarise (after interpreter start and imports, single-threaded), timed as
+the process's CPU time (`time.process_time`, which on a quiet machine is the wall
+time, and on a loaded one is not inflated by waiting for a core); and, on stderr, a
 few key means beside the committed Rust ones (figures/data/context_accumulation.csv).
 """
 
