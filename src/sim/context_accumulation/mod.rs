@@ -59,7 +59,9 @@
 //!
 //! # Streams
 //! Conditions are named `inject/<scale>/<mode>/<r>`, `horizon/<arm>/<p>`,
-//! `escape/<start>/<beta>/<W>`; purposes are `turns` and `inject`.
+//! `escape/<start>/<beta>/<W>`; the one purpose is `turns` (an injection run draws its
+//! injected turns, then its own, from it). How the draws are spent (clean stretches in
+//! one geometric draw, see `model.rs`) is part of the model's sampling.
 
 mod figure;
 mod model;
@@ -206,11 +208,7 @@ impl Model for ContextAccumulation {
     const ID: &'static str = "context_accumulation";
 
     fn simulate(p: &Params, run: &Runner) -> Observations {
-        let mut out = Observations::default();
-        model::injection(p, run, &mut out);
-        model::horizons(p, run, &mut out);
-        model::escapes(p, run, &mut out);
-        out
+        model::simulate(p, run)
     }
 
     fn figure(p: &Params, summary: &Summary) -> Result<Figure> {
