@@ -24,12 +24,13 @@ impl Stream {
     /// The stream for `purpose` of replicate `replicate` of `condition` under `seed`.
     pub fn new(seed: u64, condition: &str, replicate: u64, purpose: &str) -> Self {
         let mut hasher = Sha256::new();
+        let mut digits = [0u8; 20];
         hasher.update(b"mismatch/stream/v1\0");
-        hasher.update(seed.to_string().as_bytes());
+        hasher.update(decimal(seed, &mut digits));
         hasher.update(b"\0");
         hasher.update(condition.as_bytes());
         hasher.update(b"\0");
-        hasher.update(replicate.to_string().as_bytes());
+        hasher.update(decimal(replicate, &mut digits));
         hasher.update(b"\0");
         hasher.update(purpose.as_bytes());
         Stream(ChaCha8Rng::from_seed(hasher.finalize().into()))
@@ -95,6 +96,20 @@ impl Stream {
     }
 }
 
+/// The decimal digits of `n` (what `n.to_string()` gives), written into `buffer`
+/// without allocating: streams are made by the ten thousand.
+fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buffer[start..];
+        }
+    }
+}
+
 /// Seed `k` of a multi-seed check (`mismatch check --seeds N`, robustness maps).
 ///
 /// Seed 0 is the spec's own seed, so the committed figure is one of the N. Seed
@@ -129,6 +144,14 @@ pub use crate::ops::sigmoid;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits_are_to_string() {
+        let mut buffer = [0u8; 20];
+        for n in [0, 7, 10, 99, 100, 2409_12917, u64::MAX] {
+            assert_eq!(decimal(n, &mut buffer), n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn streams_are_keyed_by_name_not_position() {
