@@ -36,7 +36,9 @@ confidence intervals are not computed.
 
 Prints, beside the committed Rust numbers (figures/data/proxy_reward.csv), a few key
 means, and then one line `proxy_reward numpy_seconds=<s>`: simulate + summarise,
-single-threaded, median of 3 runs (interpreter start and imports excluded).
+single-threaded, median of 3 runs (interpreter start and imports excluded). The time
+is the process's CPU time (`time.process_time`), which for one thread equals wall time
+on a quiet machine and is less disturbed on a shared one.
 """
 
 import os
