@@ -1,5 +1,6 @@
 //! The simulation: the policy over answers, one training run of one arm, and what a run
-//! records. The mechanism and the assumptions are described in the module doc (`mod.rs`).
+//! records. The mechanism and the assumptions are described in the module doc (`mod.rs`),
+//! and so is how the training loop is kept fast ("Speed").
 
 use super::Params;
 use crate::ops;
@@ -75,18 +76,17 @@ pub struct Shared {
     pub template_bias: f64,
 }
 
-/// Per-problem logits `θ` (row-major, `k` answers per problem) and the shared parameters.
+/// Problems as drawn from the prior: `k` logits per problem (row-major, the template's
+/// without the shared bias) and how much of the shared skill reaches each.
 #[derive(Clone)]
-pub struct Policy {
+pub struct Drawn {
     pub k: usize,
     theta: Vec<f64>,
-    /// Per problem: how much of the shared skill reaches it,
-    /// `x_i = 1 − c + c·σ(ease_i)` with `c = reach_contrast`.
+    /// Per problem: `x_i = 1 − c + c·σ(ease_i)` with `c = reach_contrast`.
     transfer: Vec<f64>,
-    pub shared: Shared,
 }
 
-impl Policy {
+impl Drawn {
     /// Draws `n` problems from the prior described in the module doc.
     pub fn initial(p: &Params, n: usize, rng: &mut Stream) -> Self {
         let k = p.wrong_answers + 2;
@@ -101,90 +101,652 @@ impl Policy {
             }
             theta.push(p.template_logit);
         }
-        Policy {
-            k,
-            theta,
-            transfer,
-            shared: Shared::default(),
-        }
-    }
-
-    pub fn template(&self) -> usize {
-        self.k - 1
+        Drawn { k, theta, transfer }
     }
 
     pub fn problems(&self) -> usize {
-        self.theta.len() / self.k
+        self.transfer.len()
     }
 
-    /// Unnormalised probabilities `exp(z − max z)` of problem `i` under the shared
-    /// parameters `s` into `weights`; returns their sum.
+    #[cfg(test)]
+    pub fn transfer(&self) -> &[f64] {
+        &self.transfer
+    }
+
+    fn row(&self, i: usize) -> &[f64] {
+        &self.theta[i * self.k..(i + 1) * self.k]
+    }
+
+    /// The logits `z` of problem `i` under the shared parameters `s` into `z[..k]`;
+    /// returns their maximum.
+    fn logits(&self, i: usize, s: Shared, z: &mut [f64]) -> f64 {
+        z[..self.k].copy_from_slice(self.row(i));
+        z[0] += s.skill * self.transfer[i];
+        z[self.k - 1] += s.template_bias;
+        z[..self.k].iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v))
+    }
+}
+
+/// Held-out problems (test and validation): never trained per problem, so only `w` and
+/// `b` move their answers. What does not move is computed once: the wrong answers' total
+/// weight `Σ exp θ_a` and the template's `exp θ_T`; a probability then costs one `exp`
+/// (the right answer's), the shared `exp b` being computed once per evaluation.
+pub struct HeldOut {
+    drawn: Drawn,
+    wrong: Vec<f64>,
+    template: Vec<f64>,
+}
+
+/// Totals outside `[TINY, HUGE]` (or not finite) are recomputed the direct way, with
+/// the largest logit subtracted; inside, no weight can overflow.
+const TINY: f64 = 3.054936363499605e-151; // 2⁻⁵⁰⁰
+const HUGE: f64 = 3.273390607896142e150; // 2⁵⁰⁰
+
+impl HeldOut {
+    pub fn new(drawn: Drawn) -> Self {
+        let k = drawn.k;
+        let (mut wrong, mut template) = (Vec::new(), Vec::new());
+        for i in 0..drawn.problems() {
+            let row = drawn.row(i);
+            wrong.push(row[1..k - 1].iter().map(|&t| ops::exp(t)).sum());
+            template.push(ops::exp(row[k - 1]));
+        }
+        HeldOut { drawn, wrong, template }
+    }
+
+    pub fn problems(&self) -> usize {
+        self.drawn.problems()
+    }
+
+    /// Probabilities of the right answer and of the template on problem `i` under `s`,
+    /// with `exp_b = exp(s.template_bias)`.
     #[inline]
-    pub fn weights(&self, i: usize, s: Shared, weights: &mut [f64]) -> f64 {
-        let row = &self.theta[i * self.k..(i + 1) * self.k];
-        let t = self.k - 1;
-        let mut max = f64::NEG_INFINITY;
-        for (a, (w, th)) in weights.iter_mut().zip(row).enumerate() {
-            let z =
-                th + if a == 0 { s.skill * self.transfer[i] } else { 0.0 } + if a == t { s.template_bias } else { 0.0 };
-            *w = z;
-            max = max.max(z);
+    fn rates(&self, i: usize, s: Shared, exp_b: f64) -> (f64, f64) {
+        let right = ops::exp(self.drawn.row(i)[0] + s.skill * self.drawn.transfer[i]);
+        let template = self.template[i] * exp_b;
+        let total = right + self.wrong[i] + template;
+        if total > TINY && total < HUGE {
+            return (right / total, template / total);
         }
-        let mut total = 0.0;
-        for w in weights.iter_mut() {
-            *w = ops::exp(*w - max);
-            total += *w;
-        }
-        total
+        self.rates_direct(i, s)
     }
 
-    /// Exact mean probability of the right answer and of the template over the problems,
-    /// under the shared parameters `s` (for held-out problems: never trained per problem).
+    #[cold]
+    fn rates_direct(&self, i: usize, s: Shared) -> (f64, f64) {
+        let k = self.drawn.k;
+        let mut z = [0.0; MAX_ANSWERS];
+        let max = self.drawn.logits(i, s, &mut z);
+        let mut total = 0.0;
+        for v in &mut z[..k] {
+            *v = ops::exp(*v - max);
+            total += *v;
+        }
+        (z[0] / total, z[k - 1] / total)
+    }
+
+    /// Exact mean probability of the right answer and of the template over the
+    /// problems under the shared parameters `s`.
     pub fn exact_rates(&self, s: Shared) -> (f64, f64) {
-        let mut weights = [0.0f64; MAX_ANSWERS];
+        let exp_b = ops::exp(s.template_bias);
         let (mut right, mut template) = (0.0, 0.0);
         for i in 0..self.problems() {
-            let total = self.weights(i, s, &mut weights[..self.k]);
-            right += weights[0] / total;
-            template += weights[self.k - 1] / total;
+            let (r, t) = self.rates(i, s, exp_b);
+            right += r;
+            template += t;
         }
         let n = self.problems() as f64;
         (right / n, template / n)
     }
+
+    /// The share of right answers among `draws` samples of each problem under `s`:
+    /// sample `g` of problem `i` is right if its 32-bit uniform is below
+    /// `P(right)·2³²`.
+    pub fn sampled_accuracy(&self, s: Shared, draws: usize, rng: &mut Stream, uniforms: &mut Vec<u32>) -> f64 {
+        let exp_b = ops::exp(s.template_bias);
+        uniforms.resize(self.problems() * draws, 0);
+        fill_uniforms(rng, uniforms);
+        let mut right = 0u64;
+        for (i, u) in uniforms.chunks_exact(draws).enumerate() {
+            let threshold = threshold(self.rates(i, s, exp_b).0);
+            right += u.iter().map(|&u| u64::from(u < threshold)).sum::<u64>();
+        }
+        right as f64 / (self.problems() * draws) as f64
+    }
 }
 
-/// Draws `g` answers from unnormalised `weights` and counts them per answer.
-#[inline]
-pub fn sample_counts(weights: &[f64], total: f64, g: usize, rng: &mut Stream, counts: &mut [u32]) {
+/// `x·2³²` as an integer threshold for 32-bit uniforms (saturating at 2³² − 1).
+#[inline(always)]
+fn threshold(x: f64) -> u32 {
+    (x * 4_294_967_296.0) as u32
+}
+
+/// Fills `out` with 32-bit uniforms: each `u64` of the stream gives two, its low half
+/// first (a last odd one uses a whole draw).
+pub fn fill_uniforms(rng: &mut Stream, out: &mut [u32]) {
+    let mut pairs = out.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let x = rng.next_u64();
+        pair[0] = x as u32;
+        pair[1] = (x >> 32) as u32;
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = rng.next_u64() as u32;
+    }
+}
+
+/// Counts per answer of one draw per uniform in `uniforms` from unnormalised `weights`,
+/// by inverse CDF: a 32-bit uniform `u` picks the first answer `a` with
+/// `u < cum_a·2³²/total` (the last answer if none). The training step (`step_rows`)
+/// applies the same rule to all problems at once.
+pub fn count_draws(weights: &[f64], uniforms: &[u32], counts: &mut [u32]) {
+    let total: f64 = weights.iter().sum();
+    let scale = 4_294_967_296.0 / total;
     counts.fill(0);
     let last = weights.len() - 1;
-    for _ in 0..g {
-        let mut target = rng.uniform() * total;
+    for &u in uniforms {
+        let mut cum = 0.0;
         let mut pick = last;
-        for (a, w) in weights.iter().enumerate() {
-            if target < *w {
+        for (a, w) in weights[..last].iter().enumerate() {
+            cum += w;
+            if f64::from(u) < cum * scale {
                 pick = a;
                 break;
             }
-            target -= w;
         }
         counts[pick] += 1;
     }
 }
 
-/// The plurality answer of `counts`, ties broken uniformly at random (a draw is made
-/// only when there is a tie).
-#[inline]
-pub fn plurality(counts: &[u32], rng: &mut Stream) -> usize {
+/// The plurality answer of `counts`, ties broken uniformly at random by the 32-bit
+/// uniform `tie`: the `⌊tie·m/2³²⌋`-th of the `m` tied answers (Lemire's multiply-shift,
+/// as `Stream::below`). `tie` is drawn whether or not there is a tie, so the stream
+/// never depends on the data.
+pub fn plurality(counts: &[u32], tie: u32) -> usize {
     let top = counts.iter().copied().max().unwrap_or(0);
-    let tied = counts.iter().filter(|&&c| c == top).count();
-    let nth = if tied > 1 { rng.below(tied) } else { 0 };
+    let tied = counts.iter().filter(|&&c| c == top).count() as u64;
+    let nth = ((u64::from(tie) * tied) >> 32) as usize;
     counts
         .iter()
         .enumerate()
         .filter(|(_, &c)| c == top)
         .nth(nth)
         .map_or(0, |(a, _)| a)
+}
+
+/// The policy being trained, stored answer-major (`[a·n + i]`, so that one answer of
+/// many problems is contiguous): per-problem logits `θ`, the shared parameters, and a
+/// cache of the unnormalised probabilities of the answers whose logits move only by
+/// training steps (see "Speed" in the module doc).
+#[derive(Clone)]
+pub struct Policy {
+    k: usize,
+    n: usize,
+    theta: Vec<f64>,
+    /// `cache[a·n + i] = exp(ℓ_i,a)`, `ℓ_i,a = θ_i,a (+ b for the template) − r_i`, for
+    /// the wrong answers and the template (`a ≥ 1`; row 0 unused).
+    cache: Vec<f64>,
+    /// The reference `r_i` of problem `i`'s cache: its largest logit when last rebased.
+    reference: Vec<f64>,
+    pub shared: Shared,
+}
+
+impl Policy {
+    pub fn new(drawn: &Drawn) -> Self {
+        let (k, n) = (drawn.k, drawn.problems());
+        let mut theta = vec![0.0; k * n];
+        for i in 0..n {
+            for (a, &t) in drawn.row(i).iter().enumerate() {
+                theta[a * n + i] = t;
+            }
+        }
+        let mut policy = Policy {
+            k,
+            n,
+            theta,
+            cache: vec![0.0; k * n],
+            reference: vec![0.0; n],
+            shared: Shared::default(),
+        };
+        for i in 0..n {
+            policy.rebase(i, drawn.transfer[i]);
+        }
+        policy
+    }
+
+    /// Recomputes problem `i`'s cache from `θ` with `r_i` its current largest logit
+    /// (`x` its reach).
+    #[cold]
+    fn rebase(&mut self, i: usize, x: f64) {
+        let (k, n) = (self.k, self.n);
+        let mut z = [0.0; MAX_ANSWERS];
+        for (a, z) in z[..k].iter_mut().enumerate() {
+            *z = self.theta[a * n + i];
+        }
+        z[0] += self.shared.skill * x;
+        z[k - 1] += self.shared.template_bias;
+        let r = z[..k].iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        self.reference[i] = r;
+        for (a, &z) in z[..k].iter().enumerate().skip(1) {
+            self.cache[a * n + i] = ops::exp(z - r);
+        }
+    }
+
+    /// Problem `i`'s probabilities computed the direct way, `exp(z − max z)`
+    /// normalised (for tests).
+    #[cfg(test)]
+    pub fn direct_probabilities(&self, i: usize, x: f64) -> Vec<f64> {
+        let mut copy = self.clone();
+        copy.rebase(i, x);
+        let mut w = vec![0.0; self.k];
+        copy.weights(i, x, &mut w);
+        let total: f64 = w.iter().sum();
+        w.iter().map(|v| v / total).collect()
+    }
+
+    /// Problem `i`'s probabilities from the cache (for tests).
+    #[cfg(test)]
+    pub fn probabilities(&self, i: usize, x: f64) -> Vec<f64> {
+        let mut w = vec![0.0; self.k];
+        self.weights(i, x, &mut w);
+        let total: f64 = w.iter().sum();
+        w.iter().map(|v| v / total).collect()
+    }
+
+    /// `ℓ_i,0`: the right answer's logit relative to the cache's reference.
+    #[inline(always)]
+    fn right_exponent(&self, i: usize, x: f64) -> f64 {
+        self.theta[i] + self.shared.skill * x - self.reference[i]
+    }
+
+    /// Problem `i`'s unnormalised probabilities into `weights[..k]` (rebasing a copy
+    /// first if they are out of range).
+    fn weights(&self, i: usize, x: f64, weights: &mut [f64]) {
+        let (k, n) = (self.k, self.n);
+        weights[0] = ops::exp(self.right_exponent(i, x));
+        for (a, w) in weights[..k].iter_mut().enumerate().skip(1) {
+            *w = self.cache[a * n + i];
+        }
+        let total: f64 = weights[..k].iter().sum();
+        if !(total > TINY && total < HUGE) {
+            let mut copy = self.clone();
+            copy.rebase(i, x);
+            copy.weights(i, x, weights);
+        }
+    }
+
+    /// After the shared bias moved by `delta`, moves every template weight of the
+    /// cache by `exp(delta)`.
+    pub fn shift_template(&mut self, delta: f64) {
+        let f = ops::exp(delta);
+        for e in &mut self.cache[(self.k - 1) * self.n..] {
+            *e *= f;
+        }
+    }
+}
+
+/// The step of a per-problem logit, `j·(lr_problem/G²)`, and its `exp`, for every
+/// integer `j` an update can produce (`−G² ≤ j ≤ G²/4`).
+pub struct Steps {
+    g: i32,
+    offset: i32,
+    /// `lr_problem/G²`.
+    unit: f64,
+    g2: f64,
+    factor: Vec<f64>,
+}
+
+impl Steps {
+    pub fn new(p: &Params) -> Self {
+        Steps::new_for(p.samples, p.lr_problem)
+    }
+
+    fn new_for(samples: usize, lr_problem: f64) -> Self {
+        let g = samples as i32;
+        let g2 = g * g;
+        let mut steps = Steps {
+            g,
+            offset: g2,
+            unit: lr_problem / f64::from(g2),
+            g2: f64::from(g2),
+            factor: Vec::new(),
+        };
+        steps.factor = (-g2..=g2 / 4).map(|j| ops::exp(steps.step(j))).collect();
+        steps
+    }
+
+    #[inline(always)]
+    fn step(&self, j: i32) -> f64 {
+        f64::from(j) * self.unit
+    }
+}
+
+/// Problems whose sample counts `step_rows` accumulates together.
+const CHUNK: usize = 8;
+
+/// Per-step scratch of `step_rows`, answer-major like the policy (`[a·n + i]`).
+struct Scratch {
+    right: Vec<f64>,
+    scale: Vec<f64>,
+    cum: Vec<f64>,
+    threshold: Vec<f64>,
+    below: Vec<i64>,
+    counts: Vec<i32>,
+    top: Vec<i32>,
+    tied: Vec<u32>,
+    seen: Vec<u32>,
+    nth: Vec<u32>,
+    plur: Vec<i32>,
+    target: Vec<i32>,
+    c_target: Vec<i32>,
+    j: Vec<i32>,
+}
+
+impl Scratch {
+    fn new(k: usize, n: usize) -> Self {
+        Scratch {
+            right: vec![0.0; n],
+            scale: vec![0.0; n],
+            cum: vec![0.0; k * n],
+            threshold: vec![0.0; k * n],
+            below: vec![0; k * n],
+            counts: vec![0; k * n],
+            top: vec![0; n],
+            tied: vec![0; n],
+            seen: vec![0; n],
+            nth: vec![0; n],
+            plur: vec![0; n],
+            target: vec![0; n],
+            c_target: vec![0; n],
+            j: vec![0; n],
+        }
+    }
+}
+
+/// What a step needs besides the policy.
+struct StepInput<'a> {
+    arm: Arm,
+    record: bool,
+    train: bool,
+    g: usize,
+    /// The problems' reach `x_i`.
+    transfer: &'a [f64],
+    labels: &'a [usize],
+    /// `G` rows of `n` sample uniforms, as `f64` (exact).
+    samples: &'a [f64],
+    /// `n` tie-break uniforms.
+    ties: &'a [u32],
+    steps: &'a Steps,
+}
+
+/// What a step sums over its problems (in problem order).
+#[derive(Default)]
+struct StepSums {
+    tally: StepTally,
+    accuracy: f64,
+    template: f64,
+    entropy: f64,
+    grad_skill: f64,
+    grad_template: i64,
+}
+
+/// One training step of every problem. On x86-64 with AVX2 (detected at run time) the
+/// same code is compiled for wider vectors: the same operations on the same values in
+/// the same order (no fused multiply-add, no reassociation), so the same bits.
+fn step_rows(policy: &mut Policy, input: &StepInput, scratch: &mut Scratch, ln_k: f64, sums: &mut StepSums) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && !generic_only() {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { step_rows_avx2(policy, input, scratch, ln_k, sums) };
+        return;
+    }
+    step_rows_generic(policy, input, scratch, ln_k, sums);
+}
+
+/// Tests can force the portable path, to compare it with the AVX2 one.
+#[cfg(test)]
+pub static GENERIC_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(test)]
+fn generic_only() -> bool {
+    GENERIC_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn generic_only() -> bool {
+    false
+}
+
+/// For tests: one untrained step of `policy` on `uniforms` (`G·n` samples in rows of
+/// `n`, then `n` ties): each problem's counts and plurality.
+#[cfg(test)]
+pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
+    let (k, n) = (policy.k, policy.n);
+    let samples: Vec<f64> = uniforms[..n * g].iter().map(|&u| f64::from(u)).collect();
+    let steps = Steps::new_for(g, 0.1);
+    let input = StepInput {
+        arm: Arm::SelfConsistency,
+        record: false,
+        train: false,
+        g,
+        transfer,
+        labels: &[],
+        samples: &samples,
+        ties: &uniforms[n * g..],
+        steps: &steps,
+    };
+    let mut scratch = Scratch::new(k, n);
+    step_rows(policy, &input, &mut scratch, 1.0, &mut StepSums::default());
+    let counts = (0..n)
+        .map(|i| (0..k).map(|a| scratch.counts[a * n + i]).collect())
+        .collect();
+    (counts, scratch.plur)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn step_rows_avx2(
+    policy: &mut Policy,
+    input: &StepInput,
+    scratch: &mut Scratch,
+    ln_k: f64,
+    sums: &mut StepSums,
+) {
+    step_rows_generic(policy, input, scratch, ln_k, sums);
+}
+
+/// The step as passes over whole rows (one answer of every problem), each a simple
+/// loop the compiler vectorises: weights, `G` samples per problem, plurality, tallies,
+/// metrics on record steps, and the REINFORCE update.
+#[inline(always)]
+fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln_k: f64, sums: &mut StepSums) {
+    let (k, n, g) = (policy.k, policy.n, input.g);
+    let x = &input.transfer[..n];
+    // The right answer's weight: the one `exp` per problem and step.
+    for (i, r) in s.right.iter_mut().enumerate() {
+        *r = ops::exp(policy.right_exponent(i, x[i]));
+    }
+    // Cumulative weights; a total out of [2⁻⁵⁰⁰, 2⁵⁰⁰] rebases its problem first.
+    loop {
+        s.cum[..n].copy_from_slice(&s.right);
+        for a in 1..k {
+            let (done, row) = s.cum.split_at_mut(a * n);
+            let previous = &done[(a - 1) * n..];
+            let e = &policy.cache[a * n..(a + 1) * n];
+            for ((c, p), e) in row[..n].iter_mut().zip(previous).zip(e) {
+                *c = p + e;
+            }
+        }
+        let total = &s.cum[(k - 1) * n..];
+        if total.iter().all(|t| *t > TINY && *t < HUGE) {
+            break;
+        }
+        for (i, &x) in x.iter().enumerate() {
+            let t = s.cum[(k - 1) * n + i];
+            if !(t > TINY && t < HUGE) {
+                policy.rebase(i, x);
+                s.right[i] = ops::exp(policy.right_exponent(i, x));
+            }
+        }
+    }
+    // Thresholds `cum_a·2³²/total` of answers 0..k−1, and below_a: how many of a
+    // problem's G uniforms fall under answer a's threshold.
+    {
+        let (cum, total) = s.cum.split_at(n * (k - 1));
+        for (scale, total) in s.scale.iter_mut().zip(total) {
+            *scale = 4_294_967_296.0 / total;
+        }
+        for a in 0..k - 1 {
+            let row = &mut s.threshold[a * n..(a + 1) * n];
+            for ((t, c), scale) in row.iter_mut().zip(&cum[a * n..]).zip(&s.scale) {
+                *t = c * scale;
+            }
+        }
+    }
+    // In chunks of CHUNK problems, so that the counts stay in registers over the G
+    // uniforms.
+    let whole = n - n % CHUNK;
+    for a in 0..k - 1 {
+        let below = &mut s.below[a * n..(a + 1) * n];
+        let threshold = &s.threshold[a * n..(a + 1) * n];
+        for i0 in (0..whole).step_by(CHUNK) {
+            let t: &[f64; CHUNK] = threshold[i0..i0 + CHUNK].try_into().expect("chunk");
+            let mut count = [0i64; CHUNK];
+            for gi in 0..g {
+                let u: &[f64; CHUNK] = input.samples[gi * n + i0..gi * n + i0 + CHUNK]
+                    .try_into()
+                    .expect("chunk");
+                for l in 0..CHUNK {
+                    count[l] += i64::from(u[l] < t[l]);
+                }
+            }
+            below[i0..i0 + CHUNK].copy_from_slice(&count);
+        }
+        for i in whole..n {
+            below[i] = (0..g)
+                .map(|gi| i64::from(input.samples[gi * n + i] < threshold[i]))
+                .sum();
+        }
+    }
+    s.below[(k - 1) * n..k * n].fill(g as i64);
+    for (c, b) in s.counts[..n].iter_mut().zip(&s.below) {
+        *c = *b as i32;
+    }
+    for a in 1..k {
+        let (lower, upper) = s.below.split_at(a * n);
+        let row = &mut s.counts[a * n..(a + 1) * n];
+        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * n..]) {
+            *c = (b - p) as i32;
+        }
+    }
+    // Plurality: the nth of the tied top answers, nth from the tie uniform.
+    s.top.copy_from_slice(&s.counts[..n]);
+    for a in 1..k {
+        for (t, c) in s.top.iter_mut().zip(&s.counts[a * n..]) {
+            *t = (*t).max(*c);
+        }
+    }
+    s.tied.fill(0);
+    for a in 0..k {
+        for ((m, t), c) in s.tied.iter_mut().zip(&s.top).zip(&s.counts[a * n..]) {
+            *m += u32::from(c == t);
+        }
+    }
+    for ((nth, tie), tied) in s.nth.iter_mut().zip(&input.ties[..n]).zip(&s.tied) {
+        *nth = ((u64::from(*tie) * u64::from(*tied)) >> 32) as u32;
+    }
+    s.seen.fill(0);
+    s.plur.fill(0);
+    for a in 0..k {
+        let row = &s.counts[a * n..(a + 1) * n];
+        let lanes = s
+            .plur
+            .iter_mut()
+            .zip(s.seen.iter_mut())
+            .zip(row.iter().zip(&s.top).zip(&s.nth));
+        for ((p, seen), ((c, top), nth)) in lanes {
+            let is_top = c == top;
+            *p = if is_top && *seen == *nth { a as i32 } else { *p };
+            *seen += u32::from(is_top);
+        }
+    }
+    for ((top, right), plur) in s.top.iter().zip(&s.counts[..n]).zip(&s.plur) {
+        sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
+    }
+    if input.record {
+        let t = k - 1;
+        let (theta, cache, r) = (&policy.theta, &policy.cache, &policy.reference);
+        let shared = policy.shared;
+        for i in 0..n {
+            let total = s.cum[t * n + i];
+            let right = s.right[i];
+            // H = −Σ π ln π = ln total − Σ_a w_a ℓ_a / total, with ℓ_a = ln w_a known.
+            let mut wl = right * (theta[i] - r[i] + shared.skill * x[i]);
+            for a in 1..k {
+                wl += cache[a * n + i] * (theta[a * n + i] - r[i]);
+            }
+            wl += cache[t * n + i] * shared.template_bias;
+            sums.accuracy += right / total;
+            sums.template += cache[t * n + i] / total;
+            sums.entropy += (ops::log(total) - wl / total) / ln_k;
+        }
+    }
+    if input.train {
+        match input.arm {
+            Arm::GroundTruth => s.target.fill(0),
+            Arm::SelfConsistency | Arm::EarlyStopping => s.target.copy_from_slice(&s.plur),
+            Arm::FixedTeacher => {
+                for (t, l) in s.target.iter_mut().zip(input.labels) {
+                    *t = *l as i32;
+                }
+            }
+        }
+        s.c_target.fill(0);
+        for a in 0..k {
+            let row = &s.counts[a * n..(a + 1) * n];
+            for ((ct, t), c) in s.c_target.iter_mut().zip(&s.target).zip(row) {
+                *ct += if *t == a as i32 { *c } else { 0 };
+            }
+        }
+        // j_a = G·c_a·1[a = target] − c_a·c_target (see `Steps`).
+        let steps = input.steps;
+        let g = steps.g;
+        for a in 0..k {
+            let row = &s.counts[a * n..(a + 1) * n];
+            for (((j, c), t), ct) in s.j.iter_mut().zip(row).zip(&s.target).zip(&s.c_target) {
+                *j = reinforce_j(*c, *t == a as i32, *ct, g);
+            }
+            for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
+                *t += steps.step(*j);
+            }
+            if a > 0 {
+                let (factor, offset) = (&steps.factor[..], steps.offset);
+                let last = factor.len() - 1;
+                for (e, j) in policy.cache[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
+                    // (The index is clamped so that the compiler sees no panic.)
+                    *e *= factor[((j + offset) as usize).min(last)];
+                }
+            }
+            if a == 0 {
+                for (j, x) in s.j.iter().zip(x) {
+                    sums.grad_skill += f64::from(*j) * x;
+                }
+            }
+            if a == k - 1 {
+                sums.grad_template += s.j.iter().map(|&j| i64::from(j)).sum::<i64>();
+            }
+        }
+    }
+}
+
+/// REINFORCE with the group-mean baseline: the reward depends on the answer only, so
+/// the advantages of the `c` samples of an answer sum to `c (1[target] − c_target/G)`,
+/// which is `j/G²` with the integer `j = c·(G·1[target] − c_target)`. A logit moves by
+/// `lr_problem·j/G²`; `j` of the right answer (times `x_i`) and of the template, summed
+/// over problems, are the gradients on `w` and `b`.
+#[inline(always)]
+pub fn reinforce_j(c: i32, is_target: bool, c_target: i32, g: i32) -> i32 {
+    c * (if is_target { g } else { 0 } - c_target)
 }
 
 /// Per-sample sums of proxy reward `p` and true reward `t` over one step, for the
@@ -219,15 +781,43 @@ impl CoSums {
     }
 }
 
-/// Running sums over a step: what the metrics are made of.
+/// Sample counts of a step, summed over problems (integers: exact).
 #[derive(Default)]
 pub struct StepTally {
-    accuracy: f64,
-    template: f64,
-    entropy: f64,
-    pub label_right: f64,
-    pub reward_agree: f64,
-    co: CoSums,
+    /// Samples, their proxy rewards, their true rewards, both.
+    pub n: u64,
+    pub p: u64,
+    pub t: u64,
+    pub pt: u64,
+    pub label_right: u64,
+    pub reward_agree: u64,
+}
+
+impl StepTally {
+    /// One problem: `g` samples, `c_plur` of them equal to the plurality, `c_right`
+    /// right; `right_plur`: the plurality is the right answer.
+    #[inline(always)]
+    pub fn problem(&mut self, c_plur: u64, c_right: u64, right_plur: bool, g: u64) {
+        let right = u64::from(right_plur);
+        // A right plurality: proxy and true reward agree on every sample. A wrong one:
+        // samples equal to it (proxy 1, truth 0) and right samples (proxy 0, truth 1)
+        // disagree; every other sample is a "lucky hit" (0 = 0).
+        self.label_right += right;
+        self.reward_agree += if right_plur { g } else { g - c_plur - c_right };
+        self.pt += right * c_right;
+        self.n += g;
+        self.p += c_plur;
+        self.t += c_right;
+    }
+
+    fn co(&self) -> CoSums {
+        CoSums {
+            n: self.n as f64,
+            p: self.p as f64,
+            t: self.t as f64,
+            pt: self.pt as f64,
+        }
+    }
 }
 
 /// What one training run of one arm recorded: `values[metric][record]`.
@@ -239,18 +829,22 @@ pub struct Trace {
 /// problems (which share only `w` and `b` with the trained policy), and the teacher's
 /// frozen labels.
 pub struct Problems {
-    pub train: Policy,
-    pub test: Policy,
-    pub validation: Policy,
+    pub train: Drawn,
+    pub test: HeldOut,
+    pub validation: HeldOut,
     pub labels: Vec<usize>,
 }
 
 impl Problems {
     pub fn draw(p: &Params, rep: &Replicate) -> Self {
-        let train = Policy::initial(p, p.problems, &mut rep.stream("problems"));
-        let test = Policy::initial(p, p.test_problems, &mut rep.stream("test_problems"));
-        let validation = Policy::initial(p, p.validation_problems, &mut rep.stream("validation_problems"));
-        let labels = teacher_labels(p, &train, &mut rep.stream("teacher"));
+        let train = Drawn::initial(p, p.problems, &mut rep.stream("problems"));
+        let test = HeldOut::new(Drawn::initial(p, p.test_problems, &mut rep.stream("test_problems")));
+        let validation = HeldOut::new(Drawn::initial(
+            p,
+            p.validation_problems,
+            &mut rep.stream("validation_problems"),
+        ));
+        let labels = teacher_labels(p, &Policy::new(&train), &train.transfer, &mut rep.stream("teacher"));
         Problems {
             train,
             test,
@@ -262,7 +856,7 @@ impl Problems {
     /// Share of training problems whose frozen label (the initial model's plurality) is
     /// the template: where the template already wins before any training.
     pub fn template_labels(&self) -> f64 {
-        let t = self.train.template();
+        let t = self.train.k - 1;
         self.labels.iter().filter(|&&l| l == t).count() as f64 / self.labels.len() as f64
     }
 }
@@ -278,22 +872,30 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let mut rng = rep.stream(&format!("train/{}", arm.name()));
     let mut val_rng = rep.stream(&format!("validation/{}", arm.name()));
     let mut teacher_rng = rep.stream(&format!("teacher/{}", arm.name()));
-    let mut policy = problems.train.clone();
+    let transfer = &problems.train.transfer;
+    let mut policy = Policy::new(&problems.train);
     let mut labels = problems.labels.clone();
     let mut values = vec![vec![0.0; records(p)]; METRICS.len()];
-    let k = policy.k;
-    let t_idx = policy.template();
-    let g = p.samples;
+    let (n, k, g) = (p.problems, policy.k, p.samples);
     let ln_k = ops::log(k as f64);
-    let mut weights = [0.0f64; MAX_ANSWERS];
-    let mut counts = [0u32; MAX_ANSWERS];
+    let steps = Steps::new(p);
+    let mut scratch = Scratch::new(k, n);
+    // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
+    let mut uniforms = vec![0u32; n * (g + 1)];
+    let mut samples = vec![0.0; n * g];
+    let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
     let mut best = (f64::NEG_INFINITY, policy.clone());
     let mut bad_evals = 0;
     for step in 0..=p.steps {
         if arm == Arm::EarlyStopping && !stopped && step % p.eval_every == 0 {
-            let acc = validation_accuracy(policy.shared, &problems.validation, p.validation_samples, &mut val_rng);
+            let acc = problems.validation.sampled_accuracy(
+                policy.shared,
+                p.validation_samples,
+                &mut val_rng,
+                &mut val_uniforms,
+            );
             if acc > best.0 {
                 best.0 = acc;
                 best.1.clone_from(&policy);
@@ -309,139 +911,56 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
             }
         }
         if arm == Arm::FixedTeacher && p.teacher_refresh > 0 && step > 0 && step % p.teacher_refresh == 0 {
-            labels = teacher_labels(p, &policy, &mut teacher_rng);
+            labels = teacher_labels(p, &policy, transfer, &mut teacher_rng);
         }
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
-        let mut tally = StepTally::default();
-        let (mut grad_skill, mut grad_template) = (0.0, 0.0);
-        for (i, &label) in labels.iter().enumerate() {
-            let w = &mut weights[..k];
-            let c = &mut counts[..k];
-            let total = policy.weights(i, policy.shared, w);
-            sample_counts(w, total, g, &mut rng, c);
-            let plur = plurality(c, &mut rng);
-            tally_problem(&mut tally, c, plur, g);
-            if record {
-                tally_policy(&mut tally, w, total, t_idx, ln_k);
-            }
-            if train {
-                let target = match arm {
-                    Arm::GroundTruth => 0,
-                    Arm::SelfConsistency | Arm::EarlyStopping => plur,
-                    Arm::FixedTeacher => label,
-                };
-                let (gs, gt) = update_problem(p, &mut policy, i, c, target);
-                grad_skill += gs * policy.transfer[i];
-                grad_template += gt;
-            }
+        fill_uniforms(&mut rng, &mut uniforms);
+        for (s, &u) in samples.iter_mut().zip(&uniforms) {
+            *s = f64::from(u);
         }
+        let input = StepInput {
+            arm,
+            record,
+            train,
+            g,
+            transfer,
+            labels: &labels,
+            samples: &samples,
+            ties: &uniforms[n * g..],
+            steps: &steps,
+        };
+        let mut sums = StepSums::default();
+        step_rows(&mut policy, &input, &mut scratch, ln_k, &mut sums);
         if train {
             let n = p.problems as f64;
-            policy.shared.skill += p.lr_skill * grad_skill / n;
-            policy.shared.template_bias += p.lr_template * grad_template / n;
+            policy.shared.skill += p.lr_skill * (sums.grad_skill / steps.g2) / n;
+            let delta = p.lr_template * (sums.grad_template as f64 / steps.g2) / n;
+            policy.shared.template_bias += delta;
+            policy.shift_template(delta);
         }
-        window[step % p.correlation_window] = tally.co;
+        let co = sums.tally.co();
+        window[step % p.correlation_window] = co;
         if record {
             let r = step / p.record_every;
             let n = p.problems as f64;
-            let mut co = CoSums::default();
+            let mut rolling = CoSums::default();
             for s in &window {
-                co.add(*s);
+                rolling.add(*s);
             }
             let (test_acc, test_template) = problems.test.exact_rates(policy.shared);
-            values[ACCURACY][r] = tally.accuracy / n;
+            values[ACCURACY][r] = sums.accuracy / n;
             values[TEST_ACCURACY][r] = test_acc;
-            values[PROXY][r] = tally.co.p / tally.co.n;
-            values[TEMPLATE][r] = tally.template / n;
+            values[PROXY][r] = co.p / co.n;
+            values[TEMPLATE][r] = sums.template / n;
             values[TEST_TEMPLATE][r] = test_template;
-            values[LABEL][r] = tally.label_right / n;
-            values[REWARD_ACC][r] = tally.reward_agree / tally.co.n;
-            values[CORRELATION][r] = co.correlation();
-            values[ENTROPY][r] = tally.entropy / n;
+            values[LABEL][r] = sums.tally.label_right as f64 / n;
+            values[REWARD_ACC][r] = sums.tally.reward_agree as f64 / co.n;
+            values[CORRELATION][r] = rolling.correlation();
+            values[ENTROPY][r] = sums.entropy / n;
         }
     }
     Trace { values }
-}
-
-/// REINFORCE with the group-mean baseline for problem `i`, whose samples were `counts`
-/// and whose rewarded answer is `target`. The reward depends on the answer only, so
-/// `Σ_{g: a_g = a} A_g = c_a (1[a = target] − c_target / G)`. Updates the per-problem
-/// logits and returns this problem's gradient on `w` (before the reach `x_i`) and `b`.
-#[inline]
-pub fn update_problem(p: &Params, policy: &mut Policy, i: usize, counts: &[u32], target: usize) -> (f64, f64) {
-    let g = p.samples as f64;
-    let mean_reward = counts[target] as f64 / g;
-    let k = policy.k;
-    let row = &mut policy.theta[i * k..(i + 1) * k];
-    let mut grads = (0.0, 0.0);
-    for (a, (th, &c)) in row.iter_mut().zip(counts).enumerate() {
-        if c == 0 {
-            continue;
-        }
-        let reward = if a == target { 1.0 } else { 0.0 };
-        let grad = c as f64 * (reward - mean_reward) / g;
-        *th += p.lr_problem * grad;
-        if a == 0 {
-            grads.0 = grad;
-        }
-        if a == k - 1 {
-            grads.1 = grad;
-        }
-    }
-    grads
-}
-
-/// Sample-based metrics of one problem: its plurality `plur` among `g` samples `counts`.
-#[inline]
-pub fn tally_problem(t: &mut StepTally, counts: &[u32], plur: usize, g: usize) {
-    let (c_plur, c_right) = (counts[plur] as f64, counts[0] as f64);
-    let g = g as f64;
-    if plur == 0 {
-        // Proxy and true reward agree on every sample.
-        t.label_right += 1.0;
-        t.reward_agree += g;
-        t.co.pt += c_right;
-    } else {
-        // Samples equal to the wrong plurality (proxy 1, truth 0) and right samples
-        // (proxy 0, truth 1) disagree; every other sample is a "lucky hit" (0 = 0).
-        t.reward_agree += g - c_plur - c_right;
-    }
-    t.co.n += g;
-    t.co.p += c_plur;
-    t.co.t += c_right;
-}
-
-/// Policy metrics of one problem from its unnormalised `weights` (`exp(z − max)`).
-#[inline]
-fn tally_policy(t: &mut StepTally, weights: &[f64], total: f64, template: usize, ln_k: f64) {
-    t.accuracy += weights[0] / total;
-    t.template += weights[template] / total;
-    // H = −Σ π ln π with π = w / total.
-    let mut h = 0.0;
-    for &w in weights {
-        if w > 0.0 {
-            let pi = w / total;
-            h -= pi * ops::log(pi);
-        }
-    }
-    t.entropy += h / ln_k;
-}
-
-/// The share of right answers among `draws` samples of each validation problem under
-/// the shared parameters `shared` (validation problems keep their initial per-problem
-/// logits: they are never trained on).
-pub fn validation_accuracy(shared: Shared, validation: &Policy, draws: usize, rng: &mut Stream) -> f64 {
-    let k = validation.k;
-    let mut weights = [0.0f64; MAX_ANSWERS];
-    let mut counts = [0u32; MAX_ANSWERS];
-    let mut right = 0u64;
-    for i in 0..validation.problems() {
-        let total = validation.weights(i, shared, &mut weights[..k]);
-        sample_counts(&weights[..k], total, draws, rng, &mut counts[..k]);
-        right += counts[0] as u64;
-    }
-    right as f64 / (validation.problems() * draws) as f64
 }
 
 /// The standard error of the validation accuracy at its worst (accuracy 1/2):
@@ -450,16 +969,22 @@ pub fn validation_noise(p: &Params) -> f64 {
     ops::sqrt(0.25 / (p.validation_problems * p.validation_samples) as f64)
 }
 
-/// Labels: the plurality of `teacher_samples` answers of `policy` on each problem.
-pub fn teacher_labels(p: &Params, policy: &Policy, rng: &mut Stream) -> Vec<usize> {
-    let k = policy.k;
-    let mut weights = [0.0f64; MAX_ANSWERS];
+/// Labels: the plurality of `teacher_samples` answers of `policy` on each problem
+/// (`transfer`: the problems' reach), from `teacher_samples + 1` 32-bit uniforms per
+/// problem (the samples, then the tie-break).
+pub fn teacher_labels(p: &Params, policy: &Policy, transfer: &[f64], rng: &mut Stream) -> Vec<usize> {
+    let (k, draws) = (policy.k, p.teacher_samples);
+    let mut uniforms = vec![0u32; transfer.len() * (draws + 1)];
+    fill_uniforms(rng, &mut uniforms);
+    let mut weights = [0.0; MAX_ANSWERS];
     let mut counts = [0u32; MAX_ANSWERS];
-    (0..policy.problems())
-        .map(|i| {
-            let total = policy.weights(i, policy.shared, &mut weights[..k]);
-            sample_counts(&weights[..k], total, p.teacher_samples, rng, &mut counts[..k]);
-            plurality(&counts[..k], rng)
+    uniforms
+        .chunks_exact(draws + 1)
+        .enumerate()
+        .map(|(i, u)| {
+            policy.weights(i, transfer[i], &mut weights[..k]);
+            count_draws(&weights[..k], &u[..draws], &mut counts[..k]);
+            plurality(&counts[..k], u[draws])
         })
         .collect()
 }

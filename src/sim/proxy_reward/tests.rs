@@ -29,22 +29,26 @@ fn correlation_of_identical_and_constant_rewards() {
 
 #[test]
 fn plurality_picks_the_top_count_and_breaks_ties_among_the_tied() {
-    let mut rng = Stream::new(1, "t", 0, "p");
-    assert_eq!(plurality(&[1, 3, 0, 2], &mut rng), 1);
-    for _ in 0..50 {
-        let a = plurality(&[2, 0, 2, 1], &mut rng);
-        assert!(a == 0 || a == 2);
-    }
+    assert_eq!(plurality(&[1, 3, 0, 2], 0), 1);
+    assert_eq!(plurality(&[1, 3, 0, 2], u32::MAX), 1);
+    // Two tied (answers 0 and 2): the tie uniform's lower half picks the first.
+    assert_eq!(plurality(&[2, 0, 2, 1], 0), 0);
+    assert_eq!(plurality(&[2, 0, 2, 1], (1 << 31) - 1), 0);
+    assert_eq!(plurality(&[2, 0, 2, 1], 1 << 31), 2);
+    assert_eq!(plurality(&[2, 0, 2, 1], u32::MAX), 2);
 }
 
 #[test]
 fn lucky_hits_count_as_reward_agreement() {
-    // Plurality wrong (answer 2, 3 samples), 1 right sample, 4 other wrong samples:
-    // 4 samples get proxy 0 = truth 0.
+    // Plurality wrong (3 samples), 1 right sample, 4 other wrong samples: 4 samples get
+    // proxy 0 = truth 0.
     let mut t = StepTally::default();
-    tally_problem(&mut t, &[1, 2, 3, 2], 2, 8);
-    assert_eq!(t.reward_agree, 4.0);
-    assert_eq!(t.label_right, 0.0);
+    t.problem(3, 1, false, 8);
+    assert_eq!(t.reward_agree, 4);
+    assert_eq!(t.label_right, 0);
+    t.problem(5, 5, true, 8);
+    assert_eq!(t.reward_agree, 12);
+    assert_eq!((t.label_right, t.pt), (1, 5));
 }
 
 /// A small instance of the spec's parameters (the committed values, fewer problems).
@@ -115,17 +119,23 @@ fn self_consistency_collapses_and_the_shared_channel_knock_out_removes_it() {
 
 #[test]
 fn ground_truth_never_rewards_the_template() {
-    let p = small();
-    let runner = crate::sim::Runner::new(11, 1, None);
-    let mut policy = runner.shared("runs", |rep| Problems::draw(&p, &rep).train);
-    // Template sampled 5 times, right answer once: under ground truth the template's
-    // gradient is negative, the skill's positive.
+    // Template sampled 5 times, right answer once, G = 8: under ground truth (target 0)
+    // the template's gradient is negative, the skill's positive.
     let counts = [1, 1, 0, 0, 1, 0, 0, 5];
-    let (skill, template) = update_problem(&p, &mut policy, 0, &counts, 0);
-    assert!(skill > 0.0 && template < 0.0);
+    let j = |target: usize| -> Vec<i32> {
+        let c_target = counts[target];
+        (0..8)
+            .map(|a| reinforce_j(counts[a], a == target, c_target, 8))
+            .collect()
+    };
+    let truth = j(0);
+    assert!(truth[0] > 0 && truth[7] < 0);
     // Under self-consistency the same samples reward the template (it is the plurality).
-    let (skill, template) = update_problem(&p, &mut policy, 0, &counts, 7);
-    assert!(skill < 0.0 && template > 0.0);
+    let sc = j(7);
+    assert!(sc[0] < 0 && sc[7] > 0);
+    // The advantages of a group sum to zero.
+    assert_eq!(truth.iter().sum::<i32>(), 0);
+    assert_eq!(sc.iter().sum::<i32>(), 0);
 }
 
 #[test]
@@ -134,8 +144,10 @@ fn sampled_counts_follow_the_weights() {
     let weights = [1.0, 3.0, 0.0, 4.0];
     let mut counts = [0u32; 4];
     let mut totals = [0u64; 4];
+    let mut uniforms = [0u32; 8];
     for _ in 0..2000 {
-        sample_counts(&weights, 8.0, 8, &mut rng, &mut counts);
+        fill_uniforms(&mut rng, &mut uniforms);
+        count_draws(&weights, &uniforms, &mut counts);
         assert_eq!(counts.iter().sum::<u32>(), 8);
         for (t, c) in totals.iter_mut().zip(counts) {
             *t += u64::from(c);
@@ -146,6 +158,70 @@ fn sampled_counts_follow_the_weights() {
         let share = *t as f64 / 16_000.0;
         assert!((share - w / 8.0).abs() < 0.02, "share {share} against {}", w / 8.0);
     }
+}
+
+/// Problems of `small()` with a moved skill and bias, and a step's uniforms.
+fn moved_policy(n: usize) -> (Drawn, Policy, Vec<u32>) {
+    let p = Params { problems: n, ..small() };
+    let drawn = Drawn::initial(&p, n, &mut Stream::new(5, "t", 0, "problems"));
+    let mut policy = Policy::new(&drawn);
+    // As training moves them: the template's cached weights follow the bias.
+    policy.shared.skill = 1.3;
+    policy.shared.template_bias = -0.4;
+    policy.shift_template(-0.4);
+    let mut uniforms = vec![0u32; n * (p.samples + 1)];
+    fill_uniforms(&mut Stream::new(5, "t", 0, "step"), &mut uniforms);
+    (drawn, policy, uniforms)
+}
+
+#[test]
+fn the_step_samples_like_the_scalar_reference() {
+    // 37 problems: four chunks of 8 and a tail of 5.
+    let (n, g) = (37, 8);
+    let (drawn, mut policy, uniforms) = moved_policy(n);
+    let (counts, plur) = sample_step(&mut policy, drawn.transfer(), g, &uniforms);
+    let k = drawn.k;
+    for i in 0..n {
+        let p = policy.probabilities(i, drawn.transfer()[i]);
+        let mine: Vec<u32> = (0..g).map(|gi| uniforms[gi * n + i]).collect();
+        let mut reference = vec![0u32; k];
+        count_draws(&p, &mine, &mut reference);
+        let got: Vec<u32> = counts[i].iter().map(|&c| c as u32).collect();
+        assert_eq!(got, reference, "problem {i}");
+        assert_eq!(
+            plur[i] as usize,
+            plurality(&reference, uniforms[g * n + i]),
+            "problem {i}"
+        );
+    }
+}
+
+#[test]
+fn the_cached_weights_are_the_softmax() {
+    let (drawn, policy, _) = moved_policy(16);
+    for i in 0..16 {
+        let x = drawn.transfer()[i];
+        for (a, b) in policy.probabilities(i, x).iter().zip(policy.direct_probabilities(i, x)) {
+            assert!((a - b).abs() <= 1e-15 * b.max(1e-300) + 1e-300, "{a} against {b}");
+        }
+    }
+}
+
+#[test]
+fn the_avx2_and_portable_steps_give_the_same_bits() {
+    use std::sync::atomic::Ordering;
+    let p = small();
+    let run = || {
+        final_test(&p, Arm::EarlyStopping, 2)
+            .iter()
+            .map(|(a, t)| (a.to_bits(), t.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    let dispatched = run();
+    GENERIC_ONLY.store(true, Ordering::Relaxed);
+    let portable = run();
+    GENERIC_ONLY.store(false, Ordering::Relaxed);
+    assert_eq!(dispatched, portable);
 }
 
 #[test]
