@@ -78,16 +78,44 @@
 //! # Streams
 //! Conditions are named `arm/<arm>`, `correlation/<c>` and `inject/<f>`; purposes
 //! `labels` (the answers) and `inject` (which kept labels are corrupted).
+//!
+//! # Speed (issue 18)
+//! The model is unchanged; how its random outcomes are drawn is not the per-answer
+//! simulation it once was, but has the same distribution:
+//!
+//! - *One draw per label, not one per answer.* A label's fate under a filter (kept
+//!   right, kept wrong, dropped) has closed-form probabilities ([`model::Odds`]: the
+//!   vote's c·a + (1 − c)·P(Bin(k, a) ≥ m), …); a label is one uniform against their
+//!   cumulative sums. `tests.rs` checks the odds against the per-answer mechanism.
+//! - *64 labels per few draws* (`lanes.rs`): the labels of one length share their
+//!   odds, so their uniforms are compared with the thresholds bit by bit, 64 labels at
+//!   once, one `u64` per bit level, stopping when every label is decided: about 7–8
+//!   draws for 64 labels, each label exactly as likely to fall below a threshold as
+//!   with its own `uniform()`. When nearly every label has the same outcome (at most
+//!   one of 64 expected to differ), the number that differ is drawn by inversion with
+//!   one uniform instead, and they are placed in the first lanes (the labels are
+//!   exchangeable, so the counts have the same law).
+//! - *No `pow` or `exp` per length*: (1 − r)^L is a running product over L (last bits
+//!   differ from `pow`), the extrapolation step x depends on L − T alone and is a table
+//!   made once ([`model::Extrapolation`], the same bits as before), and P(Bin ≥ m) is a
+//!   polynomial by Horner's rule.
+//! - *Only what is shown is computed*: accuracy-by-length curves are kept by the
+//!   majority-vote arm alone; rows are reserved once.
+//! - *All conditions at once*: the 23 conditions run in parallel (each one's replicates
+//!   in parallel too), so no condition waits for the slowest run of the one before;
+//!   rows are pushed afterwards in condition order (the same bytes at any thread count).
 
 mod figure;
+mod lanes;
 pub mod model;
 
-use super::{Model, Observations, Runner};
+use super::{Model, Observations, Replicates, Runner};
 use crate::analysis::Summary;
 use crate::error::Result;
 use crate::render::Figure;
 use crate::spec::validate::{self as v, Invalid, Validate};
-use model::{run_rounds, Filter, Injection, Learner, Trajectory, Vote};
+use model::{run_rounds, Extrapolation, Filter, Injection, Learner, Trajectory, Vote};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 pub struct SelfImprovement;
@@ -200,6 +228,9 @@ pub(crate) const CORRELATED: &str = "majority_vote+correlation";
 /// The closed form of the majority vote's kept share at round 1 (a sanity check).
 pub(crate) const ANALYTIC: &str = "majority_vote:analytic";
 
+/// The arm whose accuracy-by-length curves panel (b) shows.
+const CURVES: &str = "majority_vote";
+
 pub(crate) fn accuracy_metric(round: usize) -> String {
     format!("accuracy_round_{round}")
 }
@@ -215,11 +246,47 @@ fn growth(p: &Params, t: &Trajectory) -> f64 {
     (t.final_frontier() - t.frontier[0]) / p.rounds as f64
 }
 
-fn push_arms(p: &Params, run: &Runner, out: &mut Observations) {
-    for (arm, filter) in arms(p) {
-        let runs = run.replicates(&format!("arm/{arm}"), run.count(), |rep| {
-            run_rounds(p, filter, None, rep)
-        });
+/// One condition: its stream name, filter and injected noise, and whether its runs keep
+/// accuracy-by-length curves (only the majority-vote arm's are shown).
+struct Condition {
+    name: String,
+    filter: Filter,
+    injection: Option<Injection>,
+    curves: bool,
+}
+
+/// Every condition, in the order their rows are pushed: the arms, the voter-correlation
+/// sweep, the noise-injection sweep.
+fn conditions(p: &Params) -> Vec<Condition> {
+    let mut all: Vec<Condition> = arms(p)
+        .into_iter()
+        .map(|(arm, filter)| Condition {
+            name: format!("arm/{arm}"),
+            filter,
+            injection: None,
+            curves: arm == CURVES,
+        })
+        .collect();
+    all.extend(p.correlations.iter().map(|&c| Condition {
+        name: format!("correlation/{c}"),
+        filter: majority_vote(c),
+        injection: None,
+        curves: false,
+    }));
+    all.extend(p.injection_fractions.iter().map(|&fraction| Condition {
+        name: format!("inject/{fraction}"),
+        filter: majority_vote(p.voter_correlation),
+        injection: Some(Injection {
+            round: p.injection_round,
+            fraction,
+        }),
+        curves: false,
+    }));
+    all
+}
+
+fn push_arms<'a>(p: &Params, runs: impl Iterator<Item = &'a Replicates<Trajectory>>, out: &mut Observations) {
+    for ((arm, _), runs) in arms(p).into_iter().zip(runs) {
         for (i, t) in runs.iter() {
             for (r, f) in t.frontier.iter().enumerate() {
                 let x = r as f64;
@@ -244,7 +311,7 @@ fn push_arms(p: &Params, run: &Runner, out: &mut Observations) {
             out.push(arm, "final_frontier", 0.0, i, t.final_frontier());
             out.push(arm, "growth", 0.0, i, growth(p, t));
             out.push_outcome(arm, "avalanched", 0.0, i, avalanched(p, t));
-            if arm == "majority_vote" {
+            if arm == CURVES {
                 for (k, &round) in p.accuracy_rounds.iter().enumerate() {
                     let rows = &t.accuracy[k * p.max_length..(k + 1) * p.max_length];
                     let metric = accuracy_metric(round);
@@ -270,33 +337,26 @@ fn push_analytic(p: &Params, out: &mut Observations) {
     out.push_exact(ANALYTIC, "kept_share", 1.0, mean);
 }
 
-fn push_correlation_sweep(p: &Params, run: &Runner, out: &mut Observations) {
-    for &c in &p.correlations {
-        let filter = majority_vote(c);
-        let runs = run.replicates(&format!("correlation/{c}"), run.count(), |rep| {
-            run_rounds(p, filter, None, rep)
-        });
-        for (i, t) in runs.iter() {
-            out.push(CORRELATED, "final_frontier", c, i, t.final_frontier());
-            out.push_outcome(CORRELATED, "avalanched", c, i, avalanched(p, t));
-        }
-    }
+/// At most how many rows `simulate` pushes (so the table grows once, not by doubling).
+fn rows(p: &Params, replicates: usize) -> usize {
+    let per_run = (p.rounds + 1) * 5 + 2 * p.rounds + 4;
+    let curves = p.accuracy_rounds.len() * p.max_length;
+    let sweeps = 2 * (p.correlations.len() + p.injection_fractions.len());
+    replicates * (arms(p).len() * per_run + curves + sweeps) + 1
 }
 
-fn push_injection_sweep(p: &Params, run: &Runner, out: &mut Observations) {
-    let filter = majority_vote(p.voter_correlation);
-    for &fraction in &p.injection_fractions {
-        let injection = Injection {
-            round: p.injection_round,
-            fraction,
-        };
-        let runs = run.replicates(&format!("inject/{fraction}"), run.count(), |rep| {
-            run_rounds(p, filter, Some(injection), rep)
-        });
-        for (i, t) in runs.iter() {
-            out.push(INJECTED, "final_frontier", fraction, i, t.final_frontier());
-            out.push_outcome(INJECTED, "avalanched", fraction, i, avalanched(p, t));
-        }
+fn reserve(out: &mut Observations, rows: usize) {
+    out.key.reserve(rows);
+    out.x.reserve(rows);
+    out.replicate.reserve(rows);
+    out.value.reserve(rows);
+}
+
+/// The final frontier and the avalanche of each run of a sweep, at `x`.
+fn push_sweep_point(arm: &str, x: f64, p: &Params, runs: &Replicates<Trajectory>, out: &mut Observations) {
+    for (i, t) in runs.iter() {
+        out.push(arm, "final_frontier", x, i, t.final_frontier());
+        out.push_outcome(arm, "avalanched", x, i, avalanched(p, t));
     }
 }
 
@@ -304,12 +364,33 @@ impl Model for SelfImprovement {
     type Params = Params;
     const ID: &'static str = "self_improvement";
 
+    /// Every condition's replicates at once (the conditions in parallel, each one's
+    /// replicates in parallel), so no condition waits for the slowest run of the one
+    /// before; rows are pushed afterwards in condition order, so the output does not
+    /// depend on the thread count.
     fn simulate(p: &Params, run: &Runner) -> Observations {
+        let table = Extrapolation::new(p);
+        let conditions = conditions(p);
+        let runs: Vec<Replicates<Trajectory>> = conditions
+            .par_iter()
+            .map(|c| {
+                run.replicates(&c.name, run.count(), |rep| {
+                    run_rounds(p, &table, c.filter, c.injection, c.curves, rep)
+                })
+            })
+            .collect();
+        let (arm_runs, sweeps) = runs.split_at(arms(p).len());
+        let (correlation_runs, injection_runs) = sweeps.split_at(p.correlations.len());
         let mut out = Observations::default();
-        push_arms(p, run, &mut out);
+        reserve(&mut out, rows(p, run.count()));
+        push_arms(p, arm_runs.iter(), &mut out);
         push_analytic(p, &mut out);
-        push_correlation_sweep(p, run, &mut out);
-        push_injection_sweep(p, run, &mut out);
+        for (&c, runs) in p.correlations.iter().zip(correlation_runs) {
+            push_sweep_point(CORRELATED, c, p, runs, &mut out);
+        }
+        for (&fraction, runs) in p.injection_fractions.iter().zip(injection_runs) {
+            push_sweep_point(INJECTED, fraction, p, runs, &mut out);
+        }
         out
     }
 

@@ -1,7 +1,8 @@
 //! The simulation: a learner whose skill at each length is what its kept labels taught
 //! it, labelling its own longer problems through a filter (the module doc states the
-//! model and its assumptions).
+//! model and its assumptions, and what makes it fast).
 
+use super::lanes;
 use super::Params;
 use crate::ops;
 use crate::rng::{sigmoid, Stream};
@@ -22,14 +23,6 @@ pub enum Filter {
     MajorityVote { correlation: f64, length_check: bool },
     /// Exactly the right labels are kept (a premise: nothing wrong is learned).
     Oracle,
-}
-
-/// How one label came out.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Label {
-    Dropped,
-    Right,
-    Wrong,
 }
 
 /// The answers compared at one length under one filter: the probabilities they are
@@ -71,31 +64,9 @@ impl Vote {
         }
     }
 
-    /// One label: each answer right with probability `acc`; a wrong one has the wrong
-    /// length with probability `length_share`.
-    pub fn draw(&self, rng: &mut Stream, acc: f64, length_share: f64) -> Label {
-        if rng.uniform() < self.correlation {
-            // A problem the answers handle alike: they all agree.
-            if rng.uniform() < acc {
-                return Label::Right;
-            }
-            let wrong_length = rng.uniform() < length_share;
-            if self.length_check && wrong_length {
-                Label::Dropped
-            } else {
-                Label::Wrong
-            }
-        } else {
-            let right = (0..self.answers).filter(|_| rng.uniform() < acc).count();
-            if right >= self.needed {
-                Label::Right
-            } else {
-                Label::Dropped
-            }
-        }
-    }
-
-    /// The expected share of labels kept at accuracy `acc` (the closed form of `draw`).
+    /// The expected share of labels kept at accuracy `acc`: the answers handle the
+    /// problem alike (all right, or one wrong answer that passes the vote unless the
+    /// length check sees it) or err independently (kept when enough are right).
     pub fn kept_share(&self, acc: f64, length_share: f64) -> f64 {
         let wrong_kept = if self.length_check { 1.0 - length_share } else { 1.0 };
         let common = acc + (1.0 - acc) * wrong_kept;
@@ -103,35 +74,85 @@ impl Vote {
     }
 }
 
-/// P(Binomial(n, p) ≥ k), summed in a fixed order.
-pub fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
-    let mut total = 0.0;
-    let mut choose = 1.0;
-    for i in 0..=n {
-        if i > 0 {
-            choose = choose * (n + 1 - i) as f64 / i as f64;
-        }
-        if i >= k {
-            total += choose * ops::pow(p, i as f64) * ops::pow(1.0 - p, (n - i) as f64);
-        }
+/// C(n, i) for i = 0…n.
+pub fn binomial_coefficients(n: usize) -> Vec<f64> {
+    let mut choose = vec![1.0; n + 1];
+    for i in 1..=n {
+        choose[i] = choose[i - 1] * (n + 1 - i) as f64 / i as f64;
     }
-    total
+    choose
 }
 
-/// One label drawn under `filter` at accuracy `acc`.
-pub fn label(p: &Params, filter: Filter, rng: &mut Stream, acc: f64) -> Label {
-    let ell = p.length_error_share;
-    match Vote::of(p, filter) {
-        Some(vote) => vote.draw(rng, acc, ell),
-        None => {
-            let right = rng.uniform() < acc;
-            match filter {
-                Filter::Oracle if !right => Label::Dropped,
-                Filter::Length if !right && rng.uniform() < ell => Label::Dropped,
-                _ if right => Label::Right,
-                _ => Label::Wrong,
-            }
+/// P(Binomial(n, p) ≥ k).
+pub fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
+    tail_with(&binomial_coefficients(n), k, p)
+}
+
+/// P(Binomial(n, p) ≥ k) with `choose` = C(n, ·): p^k · Σⱼ C(n, k + j) p^j (1 − p)^(n − k − j)
+/// by Horner's rule, with products only (no `pow`), in a fixed order.
+#[inline]
+fn tail_with(choose: &[f64], k: usize, p: f64) -> f64 {
+    let n = choose.len() - 1;
+    debug_assert!(k <= n);
+    let q = 1.0 - p;
+    let (mut q_power, mut inner) = (1.0, choose[n]);
+    for &c in choose[k..n].iter().rev() {
+        q_power *= q;
+        inner = inner * p + c * q_power;
+    }
+    let mut p_power = 1.0;
+    for _ in 0..k {
+        p_power *= p;
+    }
+    p_power * inner
+}
+
+/// What becomes of one label at accuracy `acc` under a filter: the probability it is
+/// kept and right, and the probability it is kept at all (right, or wrong and passed).
+/// (The per-label mechanism these come from, one answer per voter, is tested against
+/// them in `tests.rs`.)
+#[derive(Debug, Clone, Copy)]
+pub struct Odds {
+    pub right: f64,
+    pub kept: f64,
+}
+
+/// How a filter turns accuracy into [`Odds`].
+#[derive(Debug, Clone)]
+pub struct Filtering {
+    vote: Option<Vote>,
+    /// C(n, i) for the vote's n answers, i = 0…n (computed once, not per length).
+    choose: Vec<f64>,
+    filter: Filter,
+    length_share: f64,
+}
+
+impl Filtering {
+    pub fn of(p: &Params, filter: Filter) -> Self {
+        let vote = Vote::of(p, filter);
+        Filtering {
+            vote,
+            choose: vote.map_or_else(Vec::new, |v| binomial_coefficients(v.answers)),
+            filter,
+            length_share: p.length_error_share,
         }
+    }
+
+    #[inline]
+    pub fn odds(&self, acc: f64) -> Odds {
+        let ell = self.length_share;
+        let (right, kept) = match (self.vote, self.filter) {
+            (Some(v), _) => {
+                let c = v.correlation;
+                let right = c * acc + (1.0 - c) * tail_with(&self.choose, v.needed, acc);
+                let wrong_kept = if v.length_check { 1.0 - ell } else { 1.0 };
+                (right, (right + c * (1.0 - acc) * wrong_kept).min(1.0))
+            }
+            (None, Filter::Oracle) => (acc, acc),
+            (None, Filter::Length) => (acc, acc + (1.0 - acc) * (1.0 - ell)),
+            (None, _) => (acc, 1.0),
+        };
+        Odds { right, kept }
     }
 }
 
@@ -189,39 +210,15 @@ impl Learner {
 
     /// Probability an answer at length L fails because L lies past the span.
     pub fn extrapolation(&self, p: &Params, len: usize) -> f64 {
-        if len <= self.span {
-            return 0.0;
-        }
-        let beyond = (len - self.span) as f64 / p.reach;
-        p.extrapolation_max * sigmoid(p.extrapolation_sharpness * (beyond - 1.0))
+        extrapolation_at(p, len.saturating_sub(self.span))
     }
 
-    /// Exact-match accuracy at length L.
+    /// Exact-match accuracy at length L: the model's formula, one length at a time (the
+    /// simulation evaluates it a row of lengths at a time, [`Row`]).
     pub fn accuracy(&self, p: &Params, len: usize) -> f64 {
         ops::pow(1.0 - self.rule_error(p), len as f64)
             * (1.0 - self.length_error(p, len))
             * (1.0 - self.extrapolation(p, len))
-    }
-
-    /// Expected wrong digits of a wrong answer at length L: rule errors, one digit per
-    /// length-specific error, and every digit past the span when extrapolation fails.
-    pub fn wrong_digits_if_wrong(&self, p: &Params, len: usize, acc: f64) -> f64 {
-        let expected = self.rule_error(p) * len as f64
-            + self.length_error(p, len)
-            + self.extrapolation(p, len) * len.saturating_sub(self.span) as f64;
-        let wrong = 1.0 - acc;
-        if wrong <= 0.0 {
-            return 1.0;
-        }
-        (expected / wrong).clamp(1.0, len as f64)
-    }
-
-    /// The longest length whose accuracy (and that of every shorter one) is ≥ threshold.
-    pub fn frontier(&self, p: &Params) -> usize {
-        (1..=p.max_length)
-            .take_while(|&len| self.accuracy(p, len) >= p.accuracy_threshold)
-            .last()
-            .unwrap_or(0)
     }
 
     /// Adds a round's kept labels to the training set and moves the span through every
@@ -248,6 +245,135 @@ impl Learner {
 /// A digit no worse than this is still a digit.
 const MAX_DIGIT_ERROR: f64 = 0.9;
 
+/// x: the probability an answer `d` lengths past the span fails (0 at d = 0), a logistic
+/// step of height x_max centred `reach` digits past the span.
+pub fn extrapolation_at(p: &Params, d: usize) -> f64 {
+    if d == 0 {
+        return 0.0;
+    }
+    let beyond = d as f64 / p.reach;
+    p.extrapolation_max * sigmoid(p.extrapolation_sharpness * (beyond - 1.0))
+}
+
+/// [`extrapolation_at`] for d = 0…`max_length`. It depends on L − T alone, so one table
+/// per figure (one `exp` per length) replaces one `exp` per length per round per run,
+/// with the same bits.
+#[derive(Debug, Clone)]
+pub struct Extrapolation(Vec<f64>);
+
+impl Extrapolation {
+    pub fn new(p: &Params) -> Self {
+        Extrapolation((0..=p.max_length).map(|d| extrapolation_at(p, d)).collect())
+    }
+
+    #[inline]
+    fn past(&self, span: usize, len: usize) -> f64 {
+        if len > span {
+            self.0[len - span]
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Expected wrong digits of a wrong answer at length L: rule errors, one digit per
+/// length-specific error, and every digit past the span when extrapolation fails
+/// (`rule`, `length_error`, `extrapolation` and `acc` are the learner's at L).
+pub fn wrong_digits_if_wrong(
+    rule: f64,
+    len: usize,
+    length_error: f64,
+    extrapolation: f64,
+    span: usize,
+    acc: f64,
+) -> f64 {
+    let expected = rule * len as f64 + length_error + extrapolation * len.saturating_sub(span) as f64;
+    let wrong = 1.0 - acc;
+    if wrong <= 0.0 {
+        return 1.0;
+    }
+    (expected / wrong).clamp(1.0, len as f64)
+}
+
+/// The learner's accuracy at lengths 1…n in one state (one round), with the parts a
+/// wrong label's digits need. [`Learner::accuracy`] row-wise: (1 − r)^L as a running
+/// product (one multiplication per length where a `pow` cost forty times more; it
+/// differs from `pow` in the last bits only), q_L from the learner, x from the table.
+/// Lengths are filled only as far as a round needs them.
+#[derive(Debug)]
+pub struct Row {
+    rule: f64,
+    /// (1 − r)^filled.
+    power: f64,
+    filled: usize,
+    /// Index L − 1; valid up to `filled`.
+    acc: Vec<f64>,
+    length_error: Vec<f64>,
+    extrapolation: Vec<f64>,
+}
+
+impl Row {
+    pub fn new(p: &Params) -> Self {
+        Row {
+            rule: 0.0,
+            power: 1.0,
+            filled: 0,
+            acc: vec![0.0; p.max_length],
+            length_error: vec![0.0; p.max_length],
+            extrapolation: vec![0.0; p.max_length],
+        }
+    }
+
+    /// Empties the row for the learner's current state.
+    pub fn reset(&mut self, p: &Params, learner: &Learner) {
+        self.rule = learner.rule_error(p);
+        self.power = 1.0;
+        self.filled = 0;
+    }
+
+    /// The accuracies of lengths 1…`filled`.
+    pub fn accuracies(&self) -> &[f64] {
+        &self.acc[..self.filled]
+    }
+
+    /// Fills lengths up to `upto` (the learner must be the one of the last reset).
+    pub fn fill(&mut self, p: &Params, learner: &Learner, table: &Extrapolation, upto: usize) {
+        if upto <= self.filled {
+            return;
+        }
+        let step = 1.0 - self.rule;
+        let mut power = self.power;
+        let lengths = self.filled..upto;
+        let acc = &mut self.acc[lengths.clone()];
+        let length_error = &mut self.length_error[lengths.clone()];
+        let extrapolation = &mut self.extrapolation[lengths.clone()];
+        for (k, len) in (self.filled + 1..=upto).enumerate() {
+            power *= step;
+            let q = learner.length_error(p, len);
+            let x = table.past(learner.span, len);
+            acc[k] = power * (1.0 - q) * (1.0 - x);
+            length_error[k] = q;
+            extrapolation[k] = x;
+        }
+        self.power = power;
+        self.filled = upto;
+    }
+
+    /// The longest length whose accuracy (and that of every shorter one) is ≥ threshold.
+    pub fn frontier(&mut self, p: &Params, learner: &Learner, table: &Extrapolation) -> usize {
+        let mut len = 0;
+        loop {
+            while len < self.filled && self.acc[len] >= p.accuracy_threshold {
+                len += 1;
+            }
+            if len < self.filled || len >= p.max_length {
+                return len;
+            }
+            self.fill(p, learner, table, p.max_length);
+        }
+    }
+}
+
 /// What a round kept at one length.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeptAt {
@@ -266,6 +392,97 @@ pub struct Round {
     pub kept_wrong: usize,
     pub kept_digits: f64,
     pub kept_wrong_digits: f64,
+    /// Per labelled length, what its labels are drawn with (reused between rounds).
+    pub(super) cells: Vec<Cell>,
+}
+
+/// One labelled length: how its labels are drawn, and the wrong digits of a wrong one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cell {
+    draw: Draw,
+    wrong_digits: f64,
+}
+
+/// The outcomes of a label, in the order of the cumulative odds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Right,
+    Wrong,
+    Dropped,
+}
+
+/// How the labels of one length are drawn (both exact; the cheaper is chosen).
+#[derive(Debug, Clone, Copy)]
+enum Draw {
+    /// Each label's k (53 uniform bits) against the thresholds of the cumulative odds:
+    /// right if below `right`, kept if below `kept` (`lanes::categorical3`).
+    Lanes { right: u64, kept: u64 },
+    /// Almost every label has the `usual` outcome: the number of the others is drawn
+    /// with one uniform (`lanes::rare_count`, probability `rare` each), and each of them
+    /// is the first of the two other outcomes with probability `first_share`.
+    Rare {
+        usual: Outcome,
+        rare: f64,
+        first_share: f64,
+    },
+}
+
+/// Labels drawn one way or the other: the rare way when at most this many labels of 64
+/// are expected to differ from the usual outcome (one draw, against about seven).
+const RARE_PER_64: f64 = 1.0;
+
+impl Draw {
+    fn of(odds: Odds) -> Draw {
+        let (right, wrong, dropped) = (odds.right, odds.kept - odds.right, 1.0 - odds.kept);
+        // The usual outcome, the chance of another, and the share of the first other.
+        let (usual, rare, first) = if right >= wrong && right >= dropped {
+            (Outcome::Right, 1.0 - odds.right, wrong)
+        } else if wrong >= dropped {
+            (Outcome::Wrong, right + dropped, right)
+        } else {
+            (Outcome::Dropped, odds.kept, right)
+        };
+        if rare * 64.0 <= RARE_PER_64 {
+            let first_share = if rare > 0.0 {
+                (first / rare).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            Draw::Rare {
+                usual,
+                rare,
+                first_share,
+            }
+        } else {
+            Draw::Lanes {
+                right: lanes::threshold(odds.right),
+                kept: lanes::threshold(odds.kept),
+            }
+        }
+    }
+
+    /// The right and the kept labels among `lanes` (the first `m`).
+    #[inline]
+    fn sample(&self, rng: &mut Stream, lanes: u64, m: usize) -> (u64, u64) {
+        match *self {
+            Draw::Lanes { right, kept } => lanes::categorical3(rng, lanes, right, kept),
+            Draw::Rare {
+                usual,
+                rare,
+                first_share,
+            } => {
+                // The labels are exchangeable: the unusual ones are put in the first lanes.
+                let others = lanes::first(lanes::rare_count(rng, m, rare));
+                let first = lanes::bernoulli(rng, others, first_share);
+                let (usual_lanes, second) = (lanes & !others, others & !first);
+                match usual {
+                    Outcome::Right => (usual_lanes, usual_lanes | first),
+                    Outcome::Wrong => (first, lanes & !second),
+                    Outcome::Dropped => (first, others),
+                }
+            }
+        }
+    }
 }
 
 /// Noise injected into the kept labels of one round.
@@ -284,51 +501,82 @@ pub fn labelled_lengths(p: &Params, span: usize) -> (usize, usize) {
 }
 
 /// One round: the learner's answers at the labelled lengths, filtered, perhaps corrupted.
+///
+/// The `problems_per_length` labels of a length are independent and alike, so they are
+/// drawn 64 at a time as bit lanes (`lanes`): each label's one uniform against the
+/// cumulative odds (kept right, kept wrong, dropped), and with an injection which kept
+/// ones are corrupted, each with the probability of the per-label draw. First every
+/// length's thresholds are computed (arithmetic only, no dependence between lengths),
+/// then the labels are drawn. `row` holds the learner's accuracy (filled here as far as
+/// needed).
+#[allow(clippy::too_many_arguments)]
 pub fn label_round(
     p: &Params,
     learner: &Learner,
-    filter: Filter,
+    row: &mut Row,
+    table: &Extrapolation,
+    filtering: &Filtering,
     injection: Option<Injection>,
     rng: &mut Stream,
     inject_rng: &mut Stream,
     out: &mut Round,
 ) {
     let (first, last) = labelled_lengths(p, learner.span);
+    row.fill(p, learner, table, last);
     out.first = first;
-    out.at.clear();
-    out.labelled = 0;
-    out.kept = 0;
-    out.kept_wrong = 0;
-    out.kept_digits = 0.0;
-    out.kept_wrong_digits = 0.0;
+    out.cells.clear();
     for len in first..=last {
-        let acc = learner.accuracy(p, len);
-        let wrong_digits = learner.wrong_digits_if_wrong(p, len, acc);
-        let injected_digits = libm::ceil(p.injected_digit_error * len as f64).max(1.0);
-        let mut at = KeptAt::default();
-        for _ in 0..p.problems_per_length {
-            out.labelled += 1;
-            let mut digits_wrong = match label(p, filter, rng, acc) {
-                Label::Dropped => continue,
-                Label::Right => 0.0,
-                Label::Wrong => wrong_digits,
-            };
-            if let Some(inj) = injection {
-                if inject_rng.bernoulli(inj.fraction) {
-                    digits_wrong = digits_wrong.max(injected_digits);
+        let (acc, q, x) = (row.acc[len - 1], row.length_error[len - 1], row.extrapolation[len - 1]);
+        out.cells.push(Cell {
+            draw: Draw::of(filtering.odds(acc)),
+            wrong_digits: wrong_digits_if_wrong(row.rule, len, q, x, learner.span, acc),
+        });
+    }
+    // Labels fully kept (the common case) need no bit count.
+    let count = |mask: u64, lanes: u64, m: usize| if mask == lanes { m } else { mask.count_ones() as usize };
+    let (mut kept_total, mut wrong_total) = (0, 0);
+    let (mut kept_digits, mut kept_wrong_digits) = (0.0, 0.0);
+    out.at.clear();
+    out.at.resize(out.cells.len(), KeptAt::default());
+    for (k, (cell, at)) in out.cells.iter().zip(out.at.iter_mut()).enumerate() {
+        let len = first + k;
+        let mut left = p.problems_per_length;
+        while left > 0 {
+            let m = left.min(64);
+            left -= m;
+            let lanes = lanes::first(m);
+            let (right, kept) = cell.draw.sample(rng, lanes, m);
+            let wrong = kept & !right;
+            at.kept += count(kept, lanes, m);
+            match injection {
+                None => {
+                    if wrong != 0 {
+                        let n = count(wrong, lanes, m);
+                        at.wrong += n;
+                        kept_wrong_digits += n as f64 * cell.wrong_digits;
+                    }
+                }
+                Some(inj) => {
+                    let hit = lanes::bernoulli(inject_rng, kept, inj.fraction);
+                    let injected_digits = libm::ceil(p.injected_digit_error * len as f64).max(1.0);
+                    let (wrong_hit, right_hit) = ((wrong & hit).count_ones(), (right & hit).count_ones());
+                    let wrong_plain = wrong.count_ones() - wrong_hit;
+                    at.wrong += (wrong_plain + wrong_hit + right_hit) as usize;
+                    kept_wrong_digits += f64::from(wrong_plain) * cell.wrong_digits
+                        + f64::from(wrong_hit) * cell.wrong_digits.max(injected_digits)
+                        + f64::from(right_hit) * injected_digits;
                 }
             }
-            at.kept += 1;
-            out.kept_digits += len as f64;
-            if digits_wrong > 0.0 {
-                at.wrong += 1;
-                out.kept_wrong_digits += digits_wrong;
-            }
         }
-        out.kept += at.kept;
-        out.kept_wrong += at.wrong;
-        out.at.push(at);
+        kept_digits += (at.kept * len) as f64;
+        kept_total += at.kept;
+        wrong_total += at.wrong;
     }
+    out.labelled = out.cells.len() * p.problems_per_length;
+    out.kept = kept_total;
+    out.kept_wrong = wrong_total;
+    out.kept_digits = kept_digits;
+    out.kept_wrong_digits = kept_wrong_digits;
 }
 
 /// One run's measurements, per round (index 0: before any self-training).
@@ -342,19 +590,21 @@ pub struct Trajectory {
     /// wrong (None when nothing was kept) and share of labels kept.
     pub label_noise: Vec<Option<f64>>,
     pub kept_share: Vec<Option<f64>>,
-    /// Accuracy at lengths 1…max_length for each of `accuracy_rounds`, concatenated.
+    /// Accuracy at lengths 1…max_length for each of `accuracy_rounds`, concatenated
+    /// (only in runs that keep curves).
     pub accuracy: Vec<f64>,
 }
 
 impl Trajectory {
-    fn record_state(&mut self, p: &Params, learner: &Learner, round: usize) {
-        self.frontier.push(learner.frontier(p) as f64);
+    fn record_state(&mut self, p: &Params, learner: &Learner, row: &mut Row, table: &Extrapolation, curve: bool) {
+        row.fill(p, learner, table, p.anchor_length);
+        self.frontier.push(row.frontier(p, learner, table) as f64);
         self.span.push(learner.span as f64);
-        self.anchor_accuracy.push(learner.accuracy(p, p.anchor_length));
-        self.rule_error.push(learner.rule_error(p));
-        if p.accuracy_rounds.contains(&round) {
-            self.accuracy
-                .extend((1..=p.max_length).map(|len| learner.accuracy(p, len)));
+        self.anchor_accuracy.push(row.acc[p.anchor_length - 1]);
+        self.rule_error.push(row.rule);
+        if curve {
+            row.fill(p, learner, table, p.max_length);
+            self.accuracy.extend_from_slice(row.accuracies());
         }
     }
 
@@ -374,20 +624,42 @@ impl Trajectory {
     }
 }
 
-/// A whole self-training run under one filter.
-pub fn run_rounds(p: &Params, filter: Filter, injection: Option<Injection>, rep: Replicate) -> Trajectory {
+/// A whole self-training run under one filter; with `curves`, it keeps the accuracy by
+/// length at each of `accuracy_rounds`.
+pub fn run_rounds(
+    p: &Params,
+    table: &Extrapolation,
+    filter: Filter,
+    injection: Option<Injection>,
+    curves: bool,
+    rep: Replicate,
+) -> Trajectory {
     let mut rng = rep.stream("labels");
     let mut inject_rng = rep.stream("inject");
+    let filtering = Filtering::of(p, filter);
     let mut learner = Learner::new(p);
     let mut traj = Trajectory::default();
     let mut data = Round::default();
+    let mut row = Row::new(p);
     for round in 0..=p.rounds {
-        traj.record_state(p, &learner, round);
+        row.reset(p, &learner);
+        let curve = curves && p.accuracy_rounds.contains(&round);
+        traj.record_state(p, &learner, &mut row, table, curve);
         if round == p.rounds {
             break;
         }
         let inject = injection.filter(|i| i.round == round + 1);
-        label_round(p, &learner, filter, inject, &mut rng, &mut inject_rng, &mut data);
+        label_round(
+            p,
+            &learner,
+            &mut row,
+            table,
+            &filtering,
+            inject,
+            &mut rng,
+            &mut inject_rng,
+            &mut data,
+        );
         learner.retrain(p, &data);
         traj.record_round(&data);
     }

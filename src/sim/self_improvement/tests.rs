@@ -31,7 +31,48 @@ fn run(p: &Params, filter: Filter, replicate: u64) -> Trajectory {
         condition: "test",
         index: replicate,
     };
-    run_rounds(p, filter, None, rep)
+    run_rounds(p, &Extrapolation::new(p), filter, None, false, rep)
+}
+
+/// How one label came out, drawn the long way: one answer per voter (the mechanism the
+/// simulation's [`Odds`] summarise).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Label {
+    Dropped,
+    Right,
+    Wrong,
+}
+
+fn draw_label(p: &Params, filter: Filter, rng: &mut Stream, acc: f64) -> Label {
+    let ell = p.length_error_share;
+    if let Some(vote) = Vote::of(p, filter) {
+        if rng.uniform() < vote.correlation {
+            // A problem the answers handle alike: they all agree.
+            if rng.uniform() < acc {
+                return Label::Right;
+            }
+            let wrong_length = rng.uniform() < ell;
+            return if vote.length_check && wrong_length {
+                Label::Dropped
+            } else {
+                Label::Wrong
+            };
+        }
+        // Independent errors: wrong answers never coincide, so only the right one can win.
+        let right = (0..vote.answers).filter(|_| rng.uniform() < acc).count();
+        return if right >= vote.needed {
+            Label::Right
+        } else {
+            Label::Dropped
+        };
+    }
+    let right = rng.uniform() < acc;
+    match filter {
+        Filter::Oracle if !right => Label::Dropped,
+        Filter::Length if !right && rng.uniform() < ell => Label::Dropped,
+        _ if right => Label::Right,
+        _ => Label::Wrong,
+    }
 }
 
 #[test]
@@ -43,36 +84,109 @@ fn binomial_tail_sums_to_one_and_matches_small_cases() {
 }
 
 #[test]
-fn vote_draws_match_their_closed_form() {
+fn the_odds_are_those_of_the_per_answer_mechanism() {
+    let p = params(&[]);
     let mut rng = Stream::new(1, "t", 0, "t");
     let n = 40_000;
-    for (correlation, acc) in [(0.0, 0.8), (0.3, 0.7), (0.9, 0.5)] {
-        let vote = Vote {
-            answers: 5,
-            needed: 4,
-            correlation,
-            length_check: true,
-        };
-        let (mut kept, mut wrong) = (0, 0);
-        for _ in 0..n {
-            match vote.draw(&mut rng, acc, 0.3) {
-                Label::Dropped => {}
-                Label::Right => kept += 1,
-                Label::Wrong => {
-                    kept += 1;
-                    wrong += 1
+    let filters = [
+        Filter::None,
+        Filter::Length,
+        Filter::Oracle,
+        Filter::SelfConsistency,
+        majority_vote(0.0),
+        majority_vote(0.3),
+        Filter::MajorityVote {
+            correlation: 0.9,
+            length_check: false,
+        },
+    ];
+    for filter in filters {
+        for acc in [0.5, 0.8, 0.97] {
+            let (mut right, mut wrong) = (0, 0);
+            for _ in 0..n {
+                match draw_label(&p, filter, &mut rng, acc) {
+                    Label::Dropped => {}
+                    Label::Right => right += 1,
+                    Label::Wrong => wrong += 1,
                 }
             }
+            let odds = Filtering::of(&p, filter).odds(acc);
+            let expected_wrong = odds.kept - odds.right;
+            let (r, w) = (right as f64 / n as f64, wrong as f64 / n as f64);
+            assert!((r - odds.right).abs() < 0.01, "{filter:?} {acc}: {r} vs {}", odds.right);
+            assert!(
+                (w - expected_wrong).abs() < 0.01,
+                "{filter:?} {acc}: {w} vs {expected_wrong}"
+            );
+            if let Some(vote) = Vote::of(&p, filter) {
+                let closed = vote.kept_share(acc, p.length_error_share);
+                assert!((odds.right + expected_wrong - closed).abs() < 1e-12);
+            }
         }
-        let share = kept as f64 / n as f64;
-        let expected = vote.kept_share(acc, 0.3);
-        assert!((share - expected).abs() < 0.01, "{correlation}: {share} vs {expected}");
-        // Only problems the voters handle alike can pass a wrong label.
-        let wrong_share = wrong as f64 / n as f64;
-        let expected_wrong = correlation * (1.0 - acc) * 0.7;
+    }
+}
+
+#[test]
+fn a_round_keeps_labels_with_the_odds_of_each_length() {
+    // Many labels at one length: kept and wrong shares match the odds, both when almost
+    // every label is right (drawn the rare way) and when outcomes mix (drawn in lanes),
+    // with and without injected noise.
+    let p = params(&[("problems_per_length", 50_000.0), ("window", 1.0)]);
+    let table = Extrapolation::new(&p);
+    let clean = Learner::new(&p);
+    let mut noisy = Learner::new(&p);
+    noisy.wrong_digits = 0.1 * noisy.digits; // rule error 0.05: accuracy 0.57 at 11 digits
+    let filters = [
+        Filter::None,
+        Filter::Length,
+        Filter::Oracle,
+        majority_vote(0.3),
+        Filter::SelfConsistency,
+    ];
+    for (learner, fraction) in [(&clean, None), (&noisy, None), (&noisy, Some(0.2))] {
+        for filter in filters {
+            let mut row = Row::new(&p);
+            row.reset(&p, learner);
+            let mut round = Round::default();
+            let (mut a, mut b) = (Stream::new(3, "t", 0, "labels"), Stream::new(3, "t", 0, "inject"));
+            let injection = fraction.map(|fraction| Injection { round: 1, fraction });
+            let filtering = Filtering::of(&p, filter);
+            label_round(
+                &p, learner, &mut row, &table, &filtering, injection, &mut a, &mut b, &mut round,
+            );
+            let odds = filtering.odds(learner.accuracy(&p, round.first));
+            let kept = round.at[0].kept as f64 / 50_000.0;
+            let wrong = round.at[0].wrong as f64 / 50_000.0;
+            let f = fraction.unwrap_or(0.0);
+            // A corrupted right label is wrong too.
+            let expected_wrong = odds.kept - odds.right + f * odds.right;
+            assert!((kept - odds.kept).abs() < 0.01, "{filter:?}: {kept} vs {}", odds.kept);
+            assert!(
+                (wrong - expected_wrong).abs() < 0.01,
+                "{filter:?}: {wrong} vs {expected_wrong}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_accuracy_row_is_the_formula() {
+    // The running product (1 − r)^L agrees with `pow` to rounding, at every length.
+    let p = params(&[]);
+    let table = Extrapolation::new(&p);
+    let mut learner = Learner::new(&p);
+    learner.wrong_digits = 0.01 * learner.digits;
+    learner.taught[p.initial_span] = 40.0;
+    learner.taught_wrong[p.initial_span] = 3.0;
+    learner.span = 23;
+    let mut row = Row::new(&p);
+    row.reset(&p, &learner);
+    row.fill(&p, &learner, &table, p.max_length);
+    for len in 1..=p.max_length {
+        let (fast, formula) = (row.accuracies()[len - 1], learner.accuracy(&p, len));
         assert!(
-            (wrong_share - expected_wrong).abs() < 0.01,
-            "{wrong_share} vs {expected_wrong}"
+            (fast - formula).abs() <= 1e-13 * formula.max(1e-300),
+            "{len}: {fast} vs {formula}"
         );
     }
 }
@@ -90,6 +204,7 @@ fn wrong_labels_teach_wrong_and_right_labels_do_not() {
         kept_wrong: wrong,
         kept_digits: (64 * len) as f64,
         kept_wrong_digits: wrong as f64,
+        ..Round::default()
     };
     let mut right = clean.clone();
     right.retrain(&p, &round(0));
