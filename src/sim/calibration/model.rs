@@ -626,7 +626,12 @@ fn evaluate(bank: &Bank, views: &[SharedView], h: &Heads, t: Tables, noise: f64,
         let rank = t.choose(h, view, gaps, &mut Answers::default(), u_answer);
         let ell = if rank == 0 { view.u } else { view.other(gaps, rank).0 };
         let eps = if noise > 0.0 { t.zig.normal(rng) } else { 0.0 };
-        tally.add(t.speaker.speak(h.w * ell + h.b + noise * eps), rank == right);
+        let x = h.w * ell + h.b + noise * eps;
+        if t.speaker.is_real() {
+            tally.add(t.speaker.speak(x), rank == right);
+        } else {
+            tally.add_level(t.speaker.level(x), rank == right);
+        }
     }
     tally
 }

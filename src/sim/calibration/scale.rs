@@ -167,6 +167,12 @@ impl Speaker {
         }
     }
 
+    /// The level of log-odds `x` on a discrete scale.
+    #[inline(always)]
+    pub(super) fn level(&self, x: f64) -> u32 {
+        self.lo + self.count_below(x)
+    }
+
     /// The number of thresholds at or below `x`.
     #[inline(always)]
     fn count_below(&self, x: f64) -> u32 {

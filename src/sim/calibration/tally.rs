@@ -71,6 +71,13 @@ impl Tally {
         }
     }
 
+    /// A response at `level` of a discrete scale.
+    #[inline(always)]
+    pub(super) fn add_level(&mut self, level: u32, right: bool) {
+        self.n += 1;
+        self.per_level[level as usize][right as usize] += 1;
+    }
+
     #[inline]
     pub(super) fn abstain(&mut self) {
         self.n += 1;
