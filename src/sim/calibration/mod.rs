@@ -80,10 +80,61 @@
 //!
 //! # Streams
 //! Condition `run` (purposes `questions`, `train/<arm>`, `eval/<arm>`), `rules/<p>`
-//! (purpose `outcomes`).
+//! (purpose `outcomes`). In `questions`, per question: `K` normals, then one uniform
+//! for the right answer. In `train/<arm>`, per step: the `batch` question indices, then
+//! per response one draw split into two 32-bit uniforms (abstain?, which answer) and,
+//! if the spoken confidence matters, one normal. In `eval/<arm>`, per test question in
+//! order: the same pair, then one normal if it answered. Normals are ziggurat draws
+//! (`draws.rs`): one 64-bit draw, more on the rare rejection.
+//!
+//! # Speed (issue 18)
+//! The simulation is dominated by its `exp`s and `log`s; each shortcut below either
+//! computes the same quantity exactly with fewer of them or draws the same
+//! distribution with fewer draws. The figure's numbers changed when they were
+//! introduced (different draws, same model), and every claim and knock-out was
+//! re-checked at 20 seeds.
+//! - *Rank order.* Answers are exchangeable, so a bank stores each question's logits
+//!   sorted, as gaps `d_r ≤ 0` to the top answer, whose weight `exp(τ·0) = 1` needs no
+//!   `exp`. Samplers draw by the inverse CDF from the top, in rank order.
+//! - *Certainties relative to the runner-up.* `u = −ln Σ_{r≥1} e^{τ_s d_r}` is computed
+//!   as `−τ_s d_1 − ln Σ_{r≥1} e^{τ_s (d_r − d_1)}`: K − 2 `exp`s and one `log` per
+//!   question (none for K = 2); a term below e⁻⁴⁰ of the sum it joins is not computed
+//!   (it changes no bit). A non-top answer's certainty reuses the sums; below the clip
+//!   (−30) it is known without computing. Per-step quantities (`τ`, `τ_s`, `w`) are
+//!   computed once per step, per-question ones once per question for its `group`
+//!   responses; every evaluation computes its questions' views in one loop, and the
+//!   step-0 views, the same for every arm, once per replicate.
+//! - *Answers from bounds.* With `τ ≥ τ_s` (sharpening on, `γ ≤ 1`) the answer head is
+//!   at least as sharp as the shared view, so `π(top) ≥ σ(u)`, and each weight
+//!   `f_r = e^{τ d_r} ≤ f_1 e^{τ_s (d_r − d_1)}`. The inverse CDF is decided from these
+//!   bounds on the total (widened by 10⁻¹²) while they suffice: the top with no
+//!   weight, the top or the runner-up from `f_1` alone; only otherwise are all weights
+//!   computed. Same rank as the full inverse CDF.
+//! - *Coins from a table.* "I don't know" with probability σ(x) is decided from a
+//!   table bracketing σ on a 1/64 grid; σ is computed only for a uniform inside the
+//!   bracket (< 0.4% of draws). The abstention probability itself is never needed for
+//!   the gradient: RLOO advantages sum to zero over a group, so the abstention head's
+//!   score `Σ adv (1[abstained] − p)` is `Σ_{abstained} adv`, and the answer head's
+//!   `Σ_{answered} adv (d_a − E_π d)` needs `E_π d` (all weights) only when a response
+//!   in the group abstained.
+//! - *Spoken levels from thresholds.* `round(σ(x) · levels)` is the count of the
+//!   thresholds `logit((j − ½)/levels)` below `x` (`scale.rs`, a grid lookup and one
+//!   comparison); rewards per level are tables (no `log` for the log score).
+//! - *Counts, not lists.* On a discrete scale an evaluation counts right and wrong
+//!   responses per level; ECE, Brier and AUROC (ties and all) are sums over levels,
+//!   with no sort (`tally.rs`).
+//! - *Cheaper draws.* Two 32-bit uniforms per 64-bit draw (2⁻³² resolution for a coin
+//!   and a choice among K); normals by the ziggurat (one draw, no transcendental call
+//!   99% of the time) instead of Box–Muller (two draws, `log`, `sqrt`, `cos`).
+//! - *Only what is read.* Under the binary rule (RLVR) the confidence never reaches
+//!   the reward or a gradient, so its training responses draw no noise and speak no
+//!   confidence.
 
+mod draws;
 mod figure;
 mod model;
+mod scale;
+mod tally;
 
 use super::{Model, Observations, Runner};
 use crate::analysis::Summary;
@@ -144,7 +195,7 @@ impl Validate for Params {
             v::count("confidence_levels", self.confidence_levels, 2, 1_000_000)?;
         }
         v::in_range("confidence_cap", self.confidence_cap, 0.5, 1.0 - 1e-12)?;
-        let (lo, hi) = model::Scale::new(self.confidence_levels, self.confidence_cap).level_range();
+        let (lo, hi) = scale::Scale::new(self.confidence_levels, self.confidence_cap).level_range();
         if self.confidence_levels != 0 && lo >= hi {
             return Err(Invalid {
                 key: "confidence_cap".into(),

@@ -1,30 +1,36 @@
 //! The simulation of `calibration`: question banks, the policy and its spoken
-//! confidence, REINFORCE with Adam, and the evaluation metrics (see the module doc of
-//! `super` for the model and its assumptions).
+//! confidence, REINFORCE with Adam, and the evaluation (see the module doc of `super`
+//! for the model, its assumptions, and why each shortcut below is exact).
 
+use super::draws::{uniform_pair, SigmaTable, Ziggurat};
+use super::scale::{rule_reward, Scale, Speaker, Spoken};
+use super::tally::{Tally, METRICS};
 use super::Params;
 use crate::ops;
-use crate::rng::{sigmoid, Stream};
+use crate::rng::Stream;
 use crate::sim::{Observations, Replicate, Runner};
 
-/// Candidate answers per question: the policy's scratch buffers are fixed arrays.
+/// Candidate answers per question: the per-question scratch buffers are fixed arrays.
 pub(super) const MAX_ANSWERS: usize = 16;
 /// Responses per question per step (RLOO needs at least two).
 pub(super) const MAX_GROUP: usize = 32;
 /// Internal certainties are log-odds clipped to ±30 (σ(30) rounds to 1 in any case).
 const LOGIT_CLIP: f64 = 30.0;
+/// A weight below e⁻⁴⁰ (< 2⁻⁵⁷) of one it is added to changes no bit of the sum: it is
+/// not computed.
+const NEGLIGIBLE: f64 = -40.0;
 /// Equal-width confidence bins for ECE and the reliability diagram.
 pub(super) const BINS: usize = 10;
 
-/// How a response is scored.
+/// How a response is scored (the discriminant indexes the reward tables).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Rule {
     /// RLVR: `1[correct]`.
-    Binary,
+    Binary = 0,
     /// RLCR: `1[correct] − (q − 1[correct])²`.
-    Brier,
+    Brier = 1,
     /// `1[correct] + c ln q + (1 − c) ln(1 − q)`; "I don't know" scores 0.
-    Log,
+    Log = 2,
 }
 
 /// The arms: the untrained model and one per reward rule.
@@ -35,17 +41,8 @@ pub(super) const ARMS: [(&str, Option<Rule>); 4] = [
     ("log_score", Some(Rule::Log)),
 ];
 
-/// The rules of panel (d), by name.
+/// The rules of panel (h), by name.
 pub(super) const RULES: [(&str, Rule); 3] = [("binary", Rule::Binary), ("brier", Rule::Brier), ("log", Rule::Log)];
-
-/// Reward of a right (`c = 1`) or wrong answer stated with confidence `q` under `rule`.
-pub(super) fn rule_reward(rule: Rule, c: f64, q: f64) -> f64 {
-    match rule {
-        Rule::Binary => c,
-        Rule::Brier => c - (q - c) * (q - c),
-        Rule::Log => c + c * ops::log(q) + (1.0 - c) * ops::log(1.0 - q),
-    }
-}
 
 /// Exact expected reward of a calibrated answer (`q = p`) that is right with chance `p`.
 pub(super) fn expected_rule_reward(rule: Rule, p: f64) -> f64 {
@@ -56,123 +53,59 @@ pub(super) fn expected_rule_reward(rule: Rule, p: f64) -> f64 {
     }
 }
 
-/// A question bank: `K` logits per question and the index of the right answer.
+/// A question bank in rank order. Answers are exchangeable, so a question is stored as
+/// its answers sorted by logit: the gaps `d_r = z_(r) − z_(0) ≤ 0` of ranks
+/// `r = 1 … K − 1` to the top answer (rank 0, `d_0 = 0`), and the rank of the right one.
 pub(super) struct Bank {
     k: usize,
-    z: Vec<f64>,
-    correct: Vec<usize>,
+    gaps: Vec<f64>,
+    right: Vec<u8>,
 }
 
 impl Bank {
     pub(super) fn draw(n: usize, k: usize, spread: f64, rng: &mut Stream) -> Self {
-        let mut z = Vec::with_capacity(n * k);
-        let mut correct = Vec::with_capacity(n);
-        let mut p = [0.0; MAX_ANSWERS];
+        let mut gaps = Vec::with_capacity(n * (k - 1));
+        let mut right = Vec::with_capacity(n);
+        let mut z = [0.0; MAX_ANSWERS];
+        let zig = Ziggurat::get();
         for _ in 0..n {
-            let row = z.len();
-            for _ in 0..k {
-                z.push(spread * rng.normal());
+            for zj in &mut z[..k] {
+                *zj = spread * zig.normal(rng);
             }
-            softmax_weights(&z[row..], 1.0, &mut p[..k]);
-            correct.push(rng.categorical(&p[..k]));
+            z[..k].sort_unstable_by(|a, b| b.total_cmp(a));
+            let start = gaps.len();
+            gaps.extend(z[1..k].iter().map(|zr| zr - z[0]));
+            // The right answer ~ softmax(z): the inverse CDF from the top (each weight
+            // below the runner-up's).
+            let rank = draw_rank(
+                rng.uniform(),
+                &gaps[start..],
+                1.0,
+                (k - 1) as f64,
+                &mut Answers::default(),
+            );
+            right.push(rank as u8);
         }
-        Bank { k, z, correct }
+        Bank { k, gaps, right }
     }
 
     fn len(&self) -> usize {
-        self.correct.len()
+        self.right.len()
     }
 
+    /// The gaps of ranks 1 … K − 1 and the rank of the right answer.
     fn question(&self, i: usize) -> (&[f64], usize) {
-        (&self.z[i * self.k..(i + 1) * self.k], self.correct[i])
+        let m = self.k - 1;
+        (&self.gaps[i * m..(i + 1) * m], self.right[i] as usize)
     }
 }
 
-/// Unnormalised `exp(τ (z_j − max z))` into `out`; returns the index of the top answer.
-pub(super) fn softmax_weights(z: &[f64], tau: f64, out: &mut [f64]) -> usize {
-    let mut top = 0;
-    for j in 1..z.len() {
-        if z[j] > z[top] {
-            top = j;
-        }
-    }
-    for j in 0..z.len() {
-        out[j] = ops::exp(tau * (z[j] - z[top]));
-    }
-    top
-}
-
-/// `logit π(a)` from the weights `exp(τ (z_j − max z))`: `ln w_a − ln Σ_{j≠a} w_j`,
-/// clipped to ±30, and its derivative with respect to `ln τ`,
-/// `τ (z_a − Σ_{j≠a} w_j z_j / Σ_{j≠a} w_j)` (0 where clipped).
-pub(super) fn certainty_logit(weights: &[f64], z: &[f64], tau: f64, a: usize) -> (f64, f64) {
-    let (mut others, mut others_z) = (0.0, 0.0);
-    for (j, (w, zj)) in weights.iter().zip(z).enumerate() {
-        if j != a {
-            others += w;
-            others_z += w * zj;
-        }
-    }
-    let raw = ops::log(weights[a]) - ops::log(others);
-    if !(-LOGIT_CLIP..=LOGIT_CLIP).contains(&raw) {
-        return (raw.clamp(-LOGIT_CLIP, LOGIT_CLIP), 0.0);
-    }
-    (raw, tau * (z[a] - others_z / others))
-}
-
-/// How confidence is spoken: `levels` steps from 0 to 1 (0: a real number), clamped
-/// to `[1 − cap, cap]`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scale {
-    levels: usize,
-    cap: f64,
-}
-
-/// A spoken confidence: its value, its rank for AUROC, its bin, and whether it sits
-/// at the top of the scale.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Spoken {
-    pub q: f64,
-    pub score: f64,
-    pub bin: usize,
-    pub at_cap: bool,
-}
-
-impl Scale {
-    pub(crate) fn new(levels: usize, cap: f64) -> Self {
-        Scale { levels, cap }
-    }
-
-    /// The lowest and highest level the scale allows.
-    pub(crate) fn level_range(&self) -> (usize, usize) {
-        let l = self.levels as f64;
-        (
-            libm::round((1.0 - self.cap) * l) as usize,
-            libm::round(self.cap * l) as usize,
-        )
-    }
-
-    /// Speaks the confidence whose log-odds is `logit`.
-    pub(super) fn speak(&self, logit: f64) -> Spoken {
-        let raw = sigmoid(logit);
-        if self.levels == 0 {
-            // A real number: ranks keep every difference of the log-odds (no ties).
-            let q = raw.clamp(1.0 - self.cap, self.cap);
-            return Spoken {
-                q,
-                score: logit,
-                bin: ((q * BINS as f64) as usize).min(BINS - 1),
-                at_cap: raw >= self.cap,
-            };
-        }
-        let (lo, hi) = self.level_range();
-        let level = (libm::round(raw * self.levels as f64) as usize).clamp(lo, hi);
-        Spoken {
-            q: level as f64 / self.levels as f64,
-            score: level as f64,
-            bin: (level * BINS / self.levels).min(BINS - 1),
-            at_cap: level == hi,
-        }
+/// The gap of rank `r` (0 for the top answer).
+fn gap(gaps: &[f64], r: usize) -> f64 {
+    if r == 0 {
+        0.0
+    } else {
+        gaps[r - 1]
     }
 }
 
@@ -184,142 +117,250 @@ const ETA0: usize = 3;
 const ETA1: usize = 4;
 const N_PARAMS: usize = 5;
 
-/// The policy's parameters (decisiveness, readout slope and offset, abstention head)
-/// and the fixed knobs that shape a response.
+/// The policy's five scalars in the form the loops use at one step: decisiveness
+/// `τ = e^κ`, the shared representation's `τ_s = e^{γκ}`, readout `(w, b)`,
+/// abstention head `(η₀, η₁)`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Policy {
-    theta: [f64; N_PARAMS],
-    coupling: f64,
-    noise: f64,
-    scale: Scale,
+pub(super) struct Heads {
+    tau: f64,
+    tau_s: f64,
+    w: f64,
+    b: f64,
+    eta0: f64,
+    eta1: f64,
+    /// `τ ≥ τ_s`: the answers are at least as sharp as the shared representation, so
+    /// the top answer's chance is at least `σ(u)` (see [`choose`]).
+    squeeze: bool,
 }
 
-/// One sampled response and what its gradient needs.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Response {
-    pub abstained: bool,
-    pub correct: bool,
-    /// What was said: the stated confidence (0 for "I don't know").
-    pub spoken: Spoken,
-    /// The confidence the head would state without exploration noise.
-    pub greedy_q: f64,
-    /// `τ (z_a − E_π z)`: the score of the answer with respect to `κ = ln τ`.
-    score_log_tau: f64,
-    /// `∂m/∂(κ, ω, b)` of the confidence log-odds `m = w ℓ + b`.
-    conf_grad: [f64; 3],
-    /// Confidence exploration draw.
-    eps: f64,
-    /// Certainty logit of the top answer, read by the abstention head.
-    u: f64,
-    p_abstain: f64,
-}
-
-impl Default for Response {
-    fn default() -> Self {
-        Response {
-            abstained: false,
-            correct: false,
-            spoken: Spoken {
-                q: 0.0,
-                score: f64::NEG_INFINITY,
-                bin: 0,
-                at_cap: false,
-            },
-            greedy_q: 0.0,
-            score_log_tau: 0.0,
-            conf_grad: [0.0; 3],
-            eps: 0.0,
-            u: 0.0,
-            p_abstain: 0.0,
+impl Heads {
+    fn new(theta: &[f64; N_PARAMS], coupling: f64) -> Self {
+        let tau = ops::exp(theta[LOG_TAU]);
+        let tau_s = ops::exp(coupling * theta[LOG_TAU]);
+        Heads {
+            tau,
+            tau_s,
+            w: ops::exp(theta[LOG_W]),
+            b: theta[B],
+            eta0: theta[ETA0],
+            eta1: theta[ETA1],
+            squeeze: tau >= tau_s,
         }
     }
 }
 
-impl Response {
-    fn c(&self) -> f64 {
-        self.correct as u8 as f64
-    }
+/// One question seen through the shared representation, `e_r = exp(τ_s d_r)` (the top's
+/// is 1): the certainty logit `u = logit π_s(top) = −ln Σ_{r≥1} e_r` of the top answer,
+/// computed relative to the runner-up, `u = −τ_s d_1 − ln Σ_{r≥1} e_r/e_1`, so it costs
+/// K − 2 `exp`s and one `log` (none of either for K = 2).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SharedView {
+    tau_s: f64,
+    /// `Σ_{r≥1} e_r / e_1` and `Σ_{r≥1} e_r d_r / e_1` (negligible terms left out).
+    sum: f64,
+    sum_d: f64,
+    /// `u`, clipped to ±30.
+    pub u: f64,
+    clipped: bool,
+}
 
-    /// The confidence head's advantage: the confidence part of the reward at the stated
-    /// confidence minus the same at the noise-free one (a self-critical baseline, a
-    /// function of the question and answer only, so the estimate stays unbiased).
-    /// `1[correct]` cancels: the answer fixed it before the confidence was drawn.
-    fn confidence_advantage(&self, rule: Rule) -> f64 {
-        if self.abstained {
-            return 0.0;
+impl SharedView {
+    #[inline(always)]
+    pub(super) fn new(gaps: &[f64], tau_s: f64) -> Self {
+        let d1 = gaps[0];
+        let (mut sum, mut sum_d) = (1.0, d1);
+        for &d in &gaps[1..] {
+            let x = tau_s * (d - d1);
+            if x < NEGLIGIBLE {
+                break;
+            }
+            let e = ops::exp(x);
+            sum += e;
+            sum_d += e * d;
         }
-        rule_reward(rule, self.c(), self.spoken.q) - rule_reward(rule, self.c(), self.greedy_q)
+        let ln_sum = if sum == 1.0 { 0.0 } else { ops::log(sum) };
+        // u ≥ −ln(K − 1): only the upper clip can bind.
+        let raw = -tau_s * d1 - ln_sum;
+        SharedView {
+            tau_s,
+            sum,
+            sum_d,
+            u: raw.min(LOGIT_CLIP),
+            clipped: raw > LOGIT_CLIP,
+        }
     }
 
-    fn reward(&self, rule: Rule) -> f64 {
-        if self.abstained {
-            // Never correct, confidence 0: 0 under all three rules.
+    /// `∂u/∂ln τ_s = −τ_s Σ e_r d_r / Σ e_r` (0 where clipped).
+    fn top_slope(&self) -> f64 {
+        if self.clipped {
             0.0
         } else {
-            rule_reward(rule, self.c(), self.spoken.q)
+            -self.tau_s * self.sum_d / self.sum
+        }
+    }
+
+    /// The certainty logit `ℓ_a = τ_s d_a − ln Σ_{r≠a} e_r` of the answer of rank
+    /// `a ≥ 1` and its slope `τ_s (d_a − Σ_{r≠a} e_r d_r / Σ_{r≠a} e_r)`, clipped at −30
+    /// (slope 0). `ℓ_a ≤ τ_s d_a` (the top's weight 1 is among the others), so below
+    /// −30 nothing needs computing.
+    pub(super) fn other(&self, gaps: &[f64], a: usize) -> (f64, f64) {
+        let (d, d1) = (gaps[a - 1], gaps[0]);
+        let x = self.tau_s * d;
+        if x < -LOGIT_CLIP {
+            return (-LOGIT_CLIP, 0.0);
+        }
+        // Here τ_s (d_a − d_1) > −30: rank a's weight is in the sums.
+        let e1 = ops::exp(self.tau_s * d1);
+        let rel = if a == 1 { 1.0 } else { ops::exp(self.tau_s * (d - d1)) };
+        let others = 1.0 + e1 * (self.sum - rel);
+        let raw = x - ops::log(others);
+        if raw < -LOGIT_CLIP {
+            return (-LOGIT_CLIP, 0.0);
+        }
+        let others_d = e1 * (self.sum_d - rel * d);
+        (raw, self.tau_s * (d - others_d / others))
+    }
+
+    /// `(ℓ, ∂ℓ/∂ln τ_s)` of the answer of rank `a`.
+    fn certainty(&self, gaps: &[f64], a: usize) -> (f64, f64) {
+        if a == 0 {
+            (self.u, self.top_slope())
+        } else {
+            self.other(gaps, a)
         }
     }
 }
 
-impl Policy {
-    pub(super) fn initial(p: &Params) -> Self {
-        let mut theta = [0.0; N_PARAMS];
-        theta[ETA0] = p.initial_abstain_logit;
-        Policy {
-            theta,
-            coupling: p.coupling,
-            noise: p.confidence_noise,
-            scale: Scale::new(p.confidence_levels, p.confidence_cap),
-        }
-    }
+/// One question seen by the answer head: weights `f_r = exp(τ d_r)` of ranks ≥ 1 (the
+/// top's is 1), up to the first negligible one.
+pub(super) struct AnswerView {
+    f: [f64; MAX_ANSWERS],
+    n: usize,
+    total: f64,
+}
 
-    /// The decisiveness `τ` of the answer head.
-    pub(super) fn decisiveness(&self) -> f64 {
-        ops::exp(self.theta[LOG_TAU])
-    }
-
-    /// Samples "I don't know" or an answer with its stated confidence.
-    pub(super) fn respond(&self, z: &[f64], right: usize, rng: &mut Stream) -> Response {
-        let t = &self.theta;
-        let k = z.len();
-        let (mut answer_w, mut shared_w) = ([0.0; MAX_ANSWERS], [0.0; MAX_ANSWERS]);
-        let tau = ops::exp(t[LOG_TAU]);
-        // The representation the readout shares with the answer head carries the
-        // share `coupling` of the sharpening (on the log scale).
-        let tau_shared = ops::exp(self.coupling * t[LOG_TAU]);
-        let top = softmax_weights(z, tau, &mut answer_w[..k]);
-        softmax_weights(z, tau_shared, &mut shared_w[..k]);
-        let (u, _) = certainty_logit(&shared_w[..k], z, tau_shared, top);
-        let p_abstain = sigmoid(t[ETA0] + t[ETA1] * u);
-        if rng.uniform() < p_abstain {
-            return Response {
-                abstained: true,
-                u,
-                p_abstain,
-                ..Response::default()
+impl AnswerView {
+    /// `f1`: the runner-up's weight if already computed.
+    pub(super) fn new(gaps: &[f64], tau: f64, f1: Option<f64>) -> Self {
+        let (mut f, mut n, mut total) = ([0.0; MAX_ANSWERS], 0, 1.0);
+        for (i, &d) in gaps.iter().enumerate() {
+            let x = tau * d;
+            if x < NEGLIGIBLE {
+                break;
+            }
+            f[i] = match f1 {
+                Some(f1) if i == 0 => f1,
+                _ => ops::exp(x),
             };
+            total += f[i];
+            n = i + 1;
         }
-        let a = rng.categorical(&answer_w[..k]);
-        let (ell, dell) = certainty_logit(&shared_w[..k], z, tau_shared, a);
-        let (mut total, mut mean_z) = (0.0, 0.0);
-        for (w, zj) in answer_w[..k].iter().zip(z) {
-            total += w;
-            mean_z += w * zj;
+        AnswerView { f, n, total }
+    }
+
+    /// The rank drawn from `softmax(τ z)` for a uniform `u`: inverse CDF from the top.
+    pub(super) fn sample(&self, u: f64) -> usize {
+        let mut target = u * self.total;
+        if target < 1.0 {
+            return 0;
         }
-        let eps = rng.normal();
-        let w = ops::exp(t[LOG_W]);
-        let m = w * ell + t[B];
-        Response {
-            abstained: false,
-            correct: a == right,
-            spoken: self.scale.speak(m + self.noise * eps),
-            greedy_q: self.scale.speak(m).q,
-            score_log_tau: tau * (z[a] - mean_z / total),
-            conf_grad: [w * self.coupling * dell, w * ell, 1.0],
-            eps,
-            u,
-            p_abstain,
+        target -= 1.0;
+        for (i, &f) in self.f[..self.n].iter().enumerate() {
+            if target < f {
+                return i + 1;
+            }
+            target -= f;
         }
+        self.n
+    }
+
+    /// `E_π d = Σ f_r d_r / Σ f_r`.
+    fn mean_gap(&self, gaps: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (f, d) in self.f[..self.n].iter().zip(gaps) {
+            s += f * d;
+        }
+        s / self.total
+    }
+}
+
+/// The answer head's weights of one question, computed as far as a draw needs them:
+/// first none, then the runner-up's `f_1`, then all.
+#[derive(Default)]
+struct Answers {
+    f1: Option<f64>,
+    all: Option<AnswerView>,
+}
+
+impl Answers {
+    fn all(&mut self, gaps: &[f64], tau: f64) -> &AnswerView {
+        let f1 = self.f1;
+        self.all.get_or_insert_with(|| AnswerView::new(gaps, tau, f1))
+    }
+}
+
+/// Relative widening of the bounds below: far more than the rounding of the sums they
+/// bound, far less than any probability that matters.
+const BOUND_MARGIN: f64 = 1e-12;
+
+/// The rank drawn from `softmax(τ z)` for a uniform `u` (the inverse CDF from the top),
+/// knowing `tail ≥ Σ_{r≥1} f_r / f_1`: from `f_1` alone when the bounds
+/// `1 + f_1 ≤ S ≤ 1 + f_1 · tail` on the total decide it (the top or the runner-up),
+/// else from every weight.
+#[inline(always)]
+fn draw_rank(u: f64, gaps: &[f64], tau: f64, tail: f64, answers: &mut Answers) -> usize {
+    let f1 = *answers.f1.get_or_insert_with(|| ops::exp(tau * gaps[0]));
+    let s_hi = (1.0 + f1 * tail) * (1.0 + BOUND_MARGIN);
+    let s_lo = (1.0 + f1) * (1.0 - BOUND_MARGIN);
+    let us = u * s_hi;
+    if us < 1.0 {
+        return 0;
+    }
+    if u * s_lo >= 1.0 && us < s_lo {
+        return 1;
+    }
+    answers.all(gaps, tau).sample(u)
+}
+
+/// The tables the loops read: σ brackets, the ziggurat, the spoken scale.
+#[derive(Clone, Copy)]
+struct Tables<'a> {
+    sigma: &'static SigmaTable,
+    zig: &'static Ziggurat,
+    speaker: &'a Speaker,
+}
+
+impl<'a> Tables<'a> {
+    fn new(speaker: &'a Speaker) -> Self {
+        Tables {
+            sigma: SigmaTable::get(),
+            zig: Ziggurat::get(),
+            speaker,
+        }
+    }
+
+    /// The rank of the answer for a uniform `u`: the inverse CDF from the top, `rank =
+    /// min {j : u S < Σ_{r≤j} f_r}` with `S = Σ f_r`, decided from bounds on `S` while
+    /// they suffice. When `τ ≥ τ_s` the answer head is at least as sharp as the shared
+    /// representation, so for every rank `r ≥ 1`, `f_r ≤ f_1 e_r/e_1`
+    /// (`d_r ≤ d_1 ≤ 0`): `1 + f_1 ≤ S ≤ 1 + f_1 Σ e_r/e_1 ≤ 1 + Σ e_r`.
+    /// - No weight: `u < σ(u_top) = 1 / (1 + Σ e_r)` (a table's lower bound of it)
+    ///   gives the top.
+    /// - `f_1` alone (one `exp`): `u (1 + f_1 Σ e_r/e_1) < 1` gives the top;
+    ///   `u (1 + f_1) ≥ 1` and `u (1 + f_1 Σ e_r/e_1) < 1 + f_1` give the runner-up.
+    /// - Otherwise every weight.
+    ///
+    /// Each bound is widened by `BOUND_MARGIN`, so the rank is the one the inverse CDF
+    /// over all the weights gives.
+    #[inline(always)]
+    fn choose(&self, h: &Heads, view: &SharedView, gaps: &[f64], answers: &mut Answers, u: f64) -> usize {
+        if !h.squeeze {
+            return answers.all(gaps, h.tau).sample(u);
+        }
+        if u < self.sigma.lower_bound(view.u) {
+            return 0;
+        }
+        draw_rank(u, gaps, h.tau, view.sum, answers)
     }
 }
 
@@ -358,183 +399,239 @@ impl Adam {
     }
 }
 
-/// Adds one response's REINFORCE terms: `adv` for the answer and abstention heads,
-/// `adv_conf` for the confidence head (whose gradient also reaches `κ` through the
-/// shared representation, in proportion to `coupling`).
-fn accumulate(grad: &mut [f64; N_PARAMS], r: &Response, adv: f64, adv_conf: f64, noise: f64) {
-    let abstain_score = r.abstained as u8 as f64 - r.p_abstain;
-    grad[ETA0] += adv * abstain_score;
-    grad[ETA1] += adv * abstain_score * r.u;
-    if r.abstained {
-        return;
-    }
-    grad[LOG_TAU] += adv * r.score_log_tau;
-    if noise > 0.0 {
-        // Score of the stated confidence's log-odds m + s ε with respect to m.
-        let conf_score = adv_conf * r.eps / noise;
-        grad[LOG_TAU] += conf_score * r.conf_grad[0];
-        grad[LOG_W] += conf_score * r.conf_grad[1];
-        grad[B] += conf_score * r.conf_grad[2];
-    }
+/// The confidence head on one (question, answer): certainty logit, its slope, the
+/// log-odds `m = w ℓ + b`, and the noise-free spoken confidence.
+#[derive(Debug, Clone, Copy)]
+struct Confidence {
+    ell: f64,
+    dell: f64,
+    m: f64,
+    greedy: Spoken,
 }
 
-/// One policy-gradient step on `batch` questions with `group` responses each.
-fn train_step(p: &Params, bank: &Bank, rule: Rule, policy: &mut Policy, adam: &mut Adam, rng: &mut Stream) {
-    let g = p.group;
-    let conf_rule = if p.brier_readout_everywhere { Rule::Brier } else { rule };
-    let mut responses = [Response::default(); MAX_GROUP];
-    let mut rewards = [0.0; MAX_GROUP];
-    let mut grad = [0.0; N_PARAMS];
-    for _ in 0..p.batch {
-        let (z, right) = bank.question(rng.below(bank.len()));
-        let mut sum = 0.0;
-        for i in 0..g {
-            responses[i] = policy.respond(z, right, rng);
-            rewards[i] = responses[i].reward(rule);
-            sum += rewards[i];
-        }
-        let others = (g - 1) as f64;
-        for i in 0..g {
-            let adv = rewards[i] - (sum - rewards[i]) / others;
-            let adv_conf = responses[i].confidence_advantage(conf_rule);
-            accumulate(&mut grad, &responses[i], adv, adv_conf, p.confidence_noise);
-        }
-    }
-    let n = (p.batch * g) as f64;
-    for x in &mut grad {
-        *x /= n;
-    }
-    adam.ascend(&mut policy.theta, &grad);
+/// One sampled response during training.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Sampled {
+    pub abstained: bool,
+    pub rank: usize,
+    pub reward: f64,
+    /// The confidence head's advantage (reward at the stated confidence minus at the
+    /// noise-free one), its exploration draw, and `(∂ℓ/∂ln τ_s, ℓ)` of the answer.
+    pub adv_conf: f64,
+    pub eps: f64,
+    pub slopes: [f64; 2],
 }
 
-/// Counts over one evaluation pass, from which every metric is computed.
-#[derive(Debug, Clone)]
-pub(super) struct Tally {
-    n: usize,
-    correct: usize,
-    abstained: usize,
-    at_cap: usize,
-    brier: f64,
-    confidence: f64,
-    /// (rank score, right?) per response, in evaluation order (for AUROC).
-    scores: Vec<(f64, bool)>,
-    /// Per bin: responses, right ones, summed confidence.
-    pub bin_n: [u32; BINS],
-    pub bin_right: [u32; BINS],
-    pub bin_conf: [f64; BINS],
+/// A training run's step, and what it needs besides the policy.
+struct Trainer<'a> {
+    p: &'a Params,
+    bank: &'a Bank,
+    t: Tables<'a>,
+    rule: Rule,
+    conf_rule: Rule,
+    /// Whether the spoken confidence reaches the reward or the readout's gradient.
+    speaks: bool,
+    /// Whether the readout gets a gradient (exploration on, a rule that scores `q`).
+    trains_readout: bool,
+    /// The step's questions and their shared views.
+    batch: Vec<(usize, SharedView)>,
 }
 
-/// Metrics recorded per step, in this order.
-pub(super) const METRICS: [&str; 9] = [
-    "accuracy",
-    "ece",
-    "brier",
-    "auroc",
-    "confidence",
-    "abstention",
-    "cap_share",
-    "decisiveness",
-    "readout_slope",
-];
-
-impl Tally {
-    pub(super) fn new() -> Self {
-        Tally {
-            n: 0,
-            correct: 0,
-            abstained: 0,
-            at_cap: 0,
-            brier: 0.0,
-            confidence: 0.0,
-            scores: Vec::new(),
-            bin_n: [0; BINS],
-            bin_right: [0; BINS],
-            bin_conf: [0.0; BINS],
+impl<'a> Trainer<'a> {
+    fn new(p: &'a Params, bank: &'a Bank, t: Tables<'a>, rule: Rule) -> Self {
+        let conf_rule = if p.brier_readout_everywhere { Rule::Brier } else { rule };
+        // Under the binary rule the confidence advantage is c − c = 0.
+        let trains_readout = p.confidence_noise > 0.0 && conf_rule != Rule::Binary;
+        Trainer {
+            p,
+            bank,
+            t,
+            rule,
+            conf_rule,
+            speaks: rule != Rule::Binary || trains_readout,
+            trains_readout,
+            batch: Vec::with_capacity(p.batch),
         }
     }
 
-    pub(super) fn add(&mut self, r: &Response) {
-        let (q, c) = (r.spoken.q, r.c());
-        self.n += 1;
-        self.correct += r.correct as usize;
-        self.abstained += r.abstained as usize;
-        self.at_cap += r.spoken.at_cap as usize;
-        self.brier += (q - c) * (q - c);
-        self.confidence += q;
-        self.scores.push((r.spoken.score, r.correct));
-        let bin = r.spoken.bin;
-        self.bin_n[bin] += 1;
-        self.bin_right[bin] += r.correct as u32;
-        self.bin_conf[bin] += q;
-    }
-
-    pub(super) fn n(&self) -> usize {
-        self.n
-    }
-
-    /// Σ_bins (n_b / n) |accuracy_b − confidence_b|.
-    pub(super) fn ece(&self) -> f64 {
-        let mut sum = 0.0;
-        for b in 0..BINS {
-            sum += (self.bin_right[b] as f64 - self.bin_conf[b]).abs();
+    /// One policy-gradient step on `batch` questions with `group` responses each: the
+    /// questions are drawn first and seen through the shared representation in one
+    /// loop (its `exp`s and `log`s back to back), then answered.
+    fn step(&mut self, theta: &mut [f64; N_PARAMS], adam: &mut Adam, rng: &mut Stream) {
+        let p = self.p;
+        let h = Heads::new(theta, p.coupling);
+        let n = self.bank.len();
+        self.batch.clear();
+        for _ in 0..p.batch {
+            let i = rng.below(n);
+            self.batch.push((i, SharedView::new(self.bank.question(i).0, h.tau_s)));
         }
-        sum / self.n as f64
-    }
-
-    /// P(score of a right response > score of a wrong one) + ½ P(tie); 0.5 if either
-    /// is absent. Responses are sorted by score; each group of equal scores counts
-    /// its right responses against the wrong ones below it and half the wrong ones in it.
-    pub(super) fn auroc(&self) -> f64 {
-        let mut sorted = self.scores.clone();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (mut pairs, mut wrong_below) = (0.0, 0.0);
-        let mut i = 0;
-        while i < sorted.len() {
-            let (mut right, mut wrong) = (0.0, 0.0);
-            let mut j = i;
-            while j < sorted.len() && sorted[j].0 == sorted[i].0 {
-                if sorted[j].1 {
-                    right += 1.0;
-                } else {
-                    wrong += 1.0;
-                }
-                j += 1;
+        let mut grad = [0.0; N_PARAMS];
+        // Σ adv (d_a − E_π d) over answered responses: the answer head's score, / τ.
+        let mut answer_score = 0.0;
+        let mut group = [Sampled::default(); MAX_GROUP];
+        for &(i, view) in &self.batch {
+            let (gaps, right) = self.bank.question(i);
+            let x_abstain = h.eta0 + h.eta1 * view.u;
+            let mut answers = Answers::default();
+            let mut top: Option<Confidence> = None;
+            for s in &mut group[..p.group] {
+                *s = self.respond(&h, &view, gaps, right, x_abstain, &mut answers, &mut top, rng);
             }
-            pairs += right * (wrong_below + 0.5 * wrong);
-            wrong_below += wrong;
-            i = j;
+            let (abstain_adv, score) = rloo(&group[..p.group], gaps);
+            answer_score += score.answer;
+            if self.trains_readout {
+                // Score of the stated log-odds m + s ε with respect to m: ε / s.
+                let [dell, ell] = score.confidence.map(|x| x / p.confidence_noise);
+                grad[LOG_TAU] += dell * h.w * p.coupling;
+                grad[LOG_W] += ell * h.w;
+                grad[B] += score.confidence_offset / p.confidence_noise;
+            }
+            if abstain_adv != 0.0 {
+                // RLOO advantages sum to zero over the group, so the abstention head's
+                // score Σ adv (1[abstained] − p) is Σ_{abstained} adv, and the answered
+                // responses' Σ adv is −abstain_adv: the E_π d term needs the weights.
+                grad[ETA0] += abstain_adv;
+                grad[ETA1] += abstain_adv * view.u;
+                answer_score += abstain_adv * answers.all(gaps, h.tau).mean_gap(gaps);
+            }
         }
-        let right = self.correct as f64;
-        let wrong = (self.n - self.correct) as f64;
-        if right == 0.0 || wrong == 0.0 {
-            0.5
-        } else {
-            pairs / (right * wrong)
+        grad[LOG_TAU] += h.tau * answer_score;
+        let n = (p.batch * p.group) as f64;
+        for x in &mut grad {
+            *x /= n;
         }
+        adam.ascend(theta, &grad);
     }
 
-    fn metrics(&self, policy: &Policy) -> [f64; 9] {
-        let n = self.n as f64;
-        [
-            self.correct as f64 / n,
-            self.ece(),
-            self.brier / n,
-            self.auroc(),
-            self.confidence / n,
-            self.abstained as f64 / n,
-            self.at_cap as f64 / n,
-            policy.decisiveness(),
-            ops::exp(policy.theta[LOG_W]),
-        ]
+    /// Samples "I don't know" or an answer with its stated confidence; the top answer's
+    /// confidence head is computed once per question.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn respond(
+        &self,
+        h: &Heads,
+        view: &SharedView,
+        gaps: &[f64],
+        right: usize,
+        x_abstain: f64,
+        answers: &mut Answers,
+        top: &mut Option<Confidence>,
+        rng: &mut Stream,
+    ) -> Sampled {
+        let (u_abstain, u_answer) = uniform_pair(rng);
+        if self.t.sigma.below(u_abstain, x_abstain) {
+            // Never correct, confidence 0: reward 0 under all three rules.
+            return Sampled {
+                abstained: true,
+                ..Sampled::default()
+            };
+        }
+        let rank = self.t.choose(h, view, gaps, answers, u_answer);
+        let correct = rank == right;
+        if !self.speaks {
+            return Sampled {
+                rank,
+                reward: correct as u8 as f64,
+                ..Sampled::default()
+            };
+        }
+        let head = |rank| {
+            let (ell, dell) = view.certainty(gaps, rank);
+            let m = h.w * ell + h.b;
+            Confidence {
+                ell,
+                dell,
+                m,
+                greedy: self.t.speaker.speak(m),
+            }
+        };
+        let c = if rank == 0 {
+            *top.get_or_insert_with(|| head(0))
+        } else {
+            head(rank)
+        };
+        let noise = self.p.confidence_noise;
+        let eps = if noise > 0.0 { self.t.zig.normal(rng) } else { 0.0 };
+        let speaker = self.t.speaker;
+        let spoken = speaker.speak(c.m + noise * eps);
+        let adv_conf = if self.trains_readout {
+            speaker.reward(self.conf_rule, correct, spoken) - speaker.reward(self.conf_rule, correct, c.greedy)
+        } else {
+            0.0
+        };
+        Sampled {
+            abstained: false,
+            rank,
+            reward: speaker.reward(self.rule, correct, spoken),
+            adv_conf,
+            eps,
+            slopes: [c.dell, c.ell],
+        }
     }
 }
 
-/// One sampled response to every test question.
-fn evaluate(bank: &Bank, policy: &Policy, rng: &mut Stream) -> Tally {
-    let mut tally = Tally::new();
-    for i in 0..bank.len() {
-        let (z, right) = bank.question(i);
-        tally.add(&policy.respond(z, right, rng));
+/// Sums over one question's answered responses of the REINFORCE terms.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct GroupScore {
+    /// `Σ adv d_a`.
+    pub answer: f64,
+    /// `Σ adv_conf ε · (∂ℓ/∂ln τ_s, ℓ)` and `Σ adv_conf ε`.
+    pub confidence: [f64; 2],
+    pub confidence_offset: f64,
+}
+
+/// RLOO over one question's responses: each response's advantage is its reward minus
+/// the mean reward of the others. Returns `Σ_{abstained} adv` and the answered
+/// responses' sums.
+pub(super) fn rloo(group: &[Sampled], gaps: &[f64]) -> (f64, GroupScore) {
+    let total: f64 = group.iter().map(|s| s.reward).sum();
+    let others = (group.len() - 1) as f64;
+    let mut abstain_adv = 0.0;
+    let mut score = GroupScore::default();
+    for s in group {
+        let adv = s.reward - (total - s.reward) / others;
+        if s.abstained {
+            abstain_adv += adv;
+            continue;
+        }
+        score.answer += adv * gap(gaps, s.rank);
+        if s.adv_conf != 0.0 {
+            let c = s.adv_conf * s.eps;
+            score.confidence[0] += c * s.slopes[0];
+            score.confidence[1] += c * s.slopes[1];
+            score.confidence_offset += c;
+        }
+    }
+    (abstain_adv, score)
+}
+
+/// Every question of `bank` seen through the shared representation at `τ_s`, in one
+/// loop (the `exp`s and `log`s back to back), into `views`.
+fn shared_views(bank: &Bank, tau_s: f64, views: &mut Vec<SharedView>) {
+    views.clear();
+    views.extend((0..bank.len()).map(|i| SharedView::new(bank.question(i).0, tau_s)));
+}
+
+/// One sampled response to every test question, given its `views` at `h`'s `τ_s`.
+fn evaluate(bank: &Bank, views: &[SharedView], h: &Heads, t: Tables, noise: f64, rng: &mut Stream) -> Tally {
+    let mut tally = Tally::new(t.speaker);
+    for (i, view) in views.iter().enumerate() {
+        let (gaps, right) = bank.question(i);
+        let (u_abstain, u_answer) = uniform_pair(rng);
+        if t.sigma.below(u_abstain, h.eta0 + h.eta1 * view.u) {
+            tally.abstain();
+            continue;
+        }
+        let rank = t.choose(h, view, gaps, &mut Answers::default(), u_answer);
+        let ell = if rank == 0 { view.u } else { view.other(gaps, rank).0 };
+        let eps = if noise > 0.0 { t.zig.normal(rng) } else { 0.0 };
+        let x = h.w * ell + h.b + noise * eps;
+        if t.speaker.is_real() {
+            tally.add(t.speaker.speak(x), rank == right);
+        } else {
+            tally.add_level(t.speaker.level(x), rank == right);
+        }
     }
     tally
 }
@@ -545,32 +642,49 @@ pub(super) struct RunResult {
     pub last: Tally,
 }
 
-/// Trains one arm on `train` and evaluates it on `test` every `record_every` steps.
+/// The parameters every arm starts from.
+fn initial_theta(p: &Params) -> [f64; N_PARAMS] {
+    let mut theta = [0.0; N_PARAMS];
+    theta[ETA0] = p.initial_abstain_logit;
+    theta
+}
+
+/// Trains one arm on `train` and evaluates it on `test` every `record_every` steps;
+/// `views0` are the test questions seen by the initial policy (every arm's step 0).
 pub(super) fn train_run(
     p: &Params,
-    train: &Bank,
-    test: &Bank,
+    (train, test, views0): (&Bank, &Bank, &[SharedView]),
+    speaker: &Speaker,
     rule: Option<Rule>,
     mut rng: Stream,
     mut eval_rng: Stream,
 ) -> RunResult {
-    let mut policy = Policy::initial(p);
+    let mut theta = initial_theta(p);
     let mut adam = Adam::new(p);
     let n_records = p.steps / p.record_every + 1;
     let mut records = Vec::with_capacity(n_records);
-    let mut last = evaluate(test, &policy, &mut eval_rng);
-    records.push(last.metrics(&policy));
+    let tables = Tables::new(speaker);
+    let record = |theta: &[f64; N_PARAMS], views: &[SharedView], eval_rng: &mut Stream| {
+        let h = Heads::new(theta, p.coupling);
+        let tally = evaluate(test, views, &h, tables, p.confidence_noise, eval_rng);
+        (tally.metrics(speaker, h.tau, h.w), tally)
+    };
+    let (first, mut last) = record(&theta, views0, &mut eval_rng);
+    records.push(first);
     let Some(rule) = rule else {
         // The untrained model does not change: its one evaluation stands for every step.
-        let first = records[0];
         records.resize(n_records, first);
         return RunResult { records, last };
     };
+    let mut trainer = Trainer::new(p, train, tables, rule);
+    let mut views = Vec::with_capacity(test.len());
     for step in 1..=p.steps {
-        train_step(p, train, rule, &mut policy, &mut adam, &mut rng);
+        trainer.step(&mut theta, &mut adam, &mut rng);
         if step % p.record_every == 0 {
-            last = evaluate(test, &policy, &mut eval_rng);
-            records.push(last.metrics(&policy));
+            shared_views(test, Heads::new(&theta, p.coupling).tau_s, &mut views);
+            let (metrics, tally) = record(&theta, &views, &mut eval_rng);
+            records.push(metrics);
+            last = tally;
         }
     }
     RunResult { records, last }
@@ -578,21 +692,25 @@ pub(super) fn train_run(
 
 /// One replicate: its own training and test banks (so the intervals include the
 /// variability of the data set), and every arm trained and evaluated on them.
-fn replicate(p: &Params, rep: Replicate) -> Vec<RunResult> {
+fn replicate(p: &Params, speaker: &Speaker, rep: Replicate) -> Vec<RunResult> {
     let mut rng = rep.stream("questions");
     let train = Bank::draw(p.train_questions, p.answers, p.belief_spread, &mut rng);
     let test = Bank::draw(p.test_questions, p.answers, p.belief_spread, &mut rng);
+    // Every arm starts from the same policy: its step-0 views are computed once.
+    let mut views0 = Vec::with_capacity(test.len());
+    shared_views(&test, Heads::new(&initial_theta(p), p.coupling).tau_s, &mut views0);
     ARMS.iter()
         .map(|(arm, rule)| {
             let (t, e) = (rep.stream(&format!("train/{arm}")), rep.stream(&format!("eval/{arm}")));
-            train_run(p, &train, &test, *rule, t, e)
+            train_run(p, (&train, &test, &views0), speaker, *rule, t, e)
         })
         .collect()
 }
 
 /// Every arm's training curves and its reliability diagram at the last step.
 pub(super) fn training(p: &Params, run: &Runner, out: &mut Observations) {
-    let runs = run.replicates("run", run.count(), |rep| replicate(p, rep));
+    let speaker = Speaker::new(Scale::new(p.confidence_levels, p.confidence_cap));
+    let runs = run.replicates("run", run.count(), |rep| replicate(p, &speaker, rep));
     for (k, (arm, _)) in ARMS.iter().enumerate() {
         for (i, arms) in runs.iter() {
             for (r, values) in arms[k].records.iter().enumerate() {
@@ -603,34 +721,37 @@ pub(super) fn training(p: &Params, run: &Runner, out: &mut Observations) {
             }
         }
         for (i, arms) in runs.iter() {
-            push_reliability(arm, i, &arms[k].last, out);
+            push_reliability(arm, i, &arms[k].last, &speaker, out);
         }
     }
 }
 
 /// Per bin at the last step: share of responses, and (if any) accuracy and mean confidence.
-fn push_reliability(arm: &str, rep: u64, t: &Tally, out: &mut Observations) {
+fn push_reliability(arm: &str, rep: u64, t: &Tally, speaker: &Speaker, out: &mut Observations) {
+    let bins = t.reliability(speaker);
     for b in 0..BINS {
         let x = (b as f64 + 0.5) / BINS as f64;
-        out.push(arm, "bin_share", x, rep, t.bin_n[b] as f64 / t.n() as f64);
-        if t.bin_n[b] > 0 {
-            let n = t.bin_n[b] as f64;
-            out.push(arm, "bin_accuracy", x, rep, t.bin_right[b] as f64 / n);
-            out.push(arm, "bin_confidence", x, rep, t.bin_conf[b] / n);
+        out.push(arm, "bin_share", x, rep, bins.n[b] as f64 / t.n() as f64);
+        if bins.n[b] > 0 {
+            let n = bins.n[b] as f64;
+            out.push(arm, "bin_accuracy", x, rep, bins.right[b] as f64 / n);
+            out.push(arm, "bin_confidence", x, rep, bins.confidence[b] / n);
         }
     }
 }
 
-/// Panel (d): simulated mean reward of calibrated answers beside the exact curves.
+/// Panel (h): simulated mean reward of calibrated answers beside the exact curves.
 pub(super) fn rule_curves(p: &Params, run: &Runner, out: &mut Observations) {
     for &prob in &p.rule_probabilities {
+        // The reward of a wrong and of a right answer stated with q = prob, per rule.
+        let reward = RULES.map(|(_, rule)| [rule_reward(rule, 0.0, prob), rule_reward(rule, 1.0, prob)]);
         let means = run.replicates(&format!("rules/{prob}"), run.count(), |rep| {
             let mut rng = rep.stream("outcomes");
             let mut sums = [0.0; 3];
             for _ in 0..p.rule_samples {
-                let c = rng.bernoulli(prob) as u8 as f64;
-                for (s, (_, rule)) in sums.iter_mut().zip(RULES) {
-                    *s += rule_reward(rule, c, prob);
+                let c = rng.bernoulli(prob) as usize;
+                for (s, r) in sums.iter_mut().zip(&reward) {
+                    *s += r[c];
                 }
             }
             sums.map(|s| s / p.rule_samples as f64)
@@ -670,68 +791,170 @@ mod tests {
         assert!(expected_rule_reward(Rule::Log, 0.7) > 0.0);
     }
 
-    #[test]
-    fn certainty_logit_and_its_slope() {
-        let z = [0.0, 1.0, -1.0];
-        let logit_at = |tau: f64| {
-            let mut w = [0.0; 3];
-            softmax_weights(&z, tau, &mut w);
-            certainty_logit(&w, &z, tau, 1)
-        };
-        let (ell, slope) = logit_at(2.0);
-        let mut w = [0.0; 3];
-        softmax_weights(&z, 2.0, &mut w);
-        let p = w[1] / w.iter().sum::<f64>();
-        assert!((ell - ops::log(p / (1.0 - p))).abs() < 1e-12);
-        // d ℓ / d ln τ against a central difference.
-        let h = 1e-6;
-        let numeric = (logit_at(2.0 * ops::exp(h)).0 - logit_at(2.0 * ops::exp(-h)).0) / (2.0 * h);
-        assert!((slope - numeric).abs() < 1e-6, "{slope} vs {numeric}");
-        // Clipped: no slope.
-        assert_eq!(logit_at(100.0).1, 0.0);
+    /// Softmax of `tau z` over the ranks (top first): the definition.
+    fn softmax(gaps: &[f64], tau: f64) -> Vec<f64> {
+        let w: Vec<f64> = std::iter::once(0.0)
+            .chain(gaps.iter().copied())
+            .map(|d| ops::exp(tau * d))
+            .collect();
+        let total: f64 = w.iter().sum();
+        w.iter().map(|x| x / total).collect()
+    }
+
+    /// `logit π_s(a) = ln w_a − ln Σ_{j≠a} w_j`, clipped, as the model before the
+    /// shortcuts computed it (every weight `w_j = exp(τ_s d_j)`).
+    fn certainty_direct(gaps: &[f64], tau_s: f64, a: usize) -> f64 {
+        let w: Vec<f64> = std::iter::once(0.0)
+            .chain(gaps.iter().copied())
+            .map(|d| ops::exp(tau_s * d))
+            .collect();
+        let others: f64 = w.iter().enumerate().filter(|&(j, _)| j != a).map(|(_, x)| x).sum();
+        (ops::log(w[a]) - ops::log(others)).clamp(-LOGIT_CLIP, LOGIT_CLIP)
     }
 
     #[test]
-    fn the_scale_rounds_clamps_and_ranks() {
-        let percent = Scale::new(100, 0.99);
-        assert_eq!(percent.level_range(), (1, 99));
-        let top = percent.speak(10.0);
-        assert_eq!((top.q, top.bin, top.at_cap), (0.99, 9, true));
-        // Two different certainties above the cap tie on the spoken scale...
-        assert_eq!(percent.speak(6.0).score, percent.speak(9.0).score);
-        let low = percent.speak(-10.0);
-        assert_eq!((low.q, low.bin, low.at_cap), (0.01, 0, false));
-        assert_eq!(percent.speak(0.0).q, 0.5);
-        // ...and keep their order on a real-valued scale.
-        let real = Scale::new(0, 1.0 - 1e-9);
-        assert!(real.speak(6.0).score < real.speak(9.0).score);
-        assert!(!real.speak(9.0).at_cap);
-        assert_eq!(real.speak(0.3).bin, 5);
-    }
-
-    #[test]
-    fn auroc_and_ece_of_known_tallies() {
-        let percent = Scale::new(100, 0.99);
-        let mut t = Tally::new();
-        let r = |correct, logit: f64| Response {
-            correct,
-            spoken: percent.speak(logit),
-            ..Response::default()
-        };
-        // Levels 90, 10, 50, 50.
-        let (l90, l10) = (ops::log(9.0), -ops::log(9.0));
-        for resp in [r(true, l90), r(false, l10), r(true, 0.0), r(false, 0.0)] {
-            t.add(&resp);
+    fn certainty_logits_and_their_slopes() {
+        let questions: [&[f64]; 4] = [
+            &[-0.3, -1.0, -2.5],
+            &[-1.2],
+            &[0.0, -0.1, -7.0],
+            &[-0.5, -0.6, -40.0, -90.0],
+        ];
+        for gaps in questions {
+            for tau_s in [0.5, 1.0, 3.0, 12.0] {
+                let view = SharedView::new(gaps, tau_s);
+                for a in 0..=gaps.len() {
+                    let (ell, slope) = view.certainty(gaps, a);
+                    let direct = certainty_direct(gaps, tau_s, a);
+                    assert!(
+                        (ell - direct).abs() < 1e-9,
+                        "{gaps:?} τ_s {tau_s} a {a}: {ell} vs {direct}"
+                    );
+                    // d ℓ / d ln τ_s against a central difference (0 where clipped).
+                    let h = 1e-6;
+                    let up = certainty_direct(gaps, tau_s * ops::exp(h), a);
+                    let down = certainty_direct(gaps, tau_s * ops::exp(-h), a);
+                    let numeric = (up - down) / (2.0 * h);
+                    assert!(
+                        (slope - numeric).abs() < 1e-5,
+                        "{gaps:?} τ_s {tau_s} a {a}: {slope} vs {numeric}"
+                    );
+                }
+            }
         }
-        // Pairs: (90 > 10), (90 > 50), (50 > 10), (50 = 50): (3 + 0.5) / 4.
-        assert!((t.auroc() - 0.875).abs() < 1e-12);
-        // Bins: 0.9 → |1 − 0.9|, 0.1 → |0 − 0.1|, 0.5 → |1 − 1.0|: 0.2 / 4.
-        assert!((t.ece() - 0.05).abs() < 1e-12);
-        // An abstention ranks below every answer.
-        t.add(&Response {
-            abstained: true,
-            ..Response::default()
-        });
-        assert!((t.auroc() - (3.5 + 2.0) / 6.0).abs() < 1e-12);
+        // Clipped: no slope.
+        let view = SharedView::new(&[-10.0, -11.0], 100.0);
+        assert_eq!((view.u, view.top_slope()), (LOGIT_CLIP, 0.0));
+        assert_eq!(view.other(&[-10.0, -11.0], 2), (-LOGIT_CLIP, 0.0));
+    }
+
+    #[test]
+    fn answers_follow_the_softmax_and_the_squeeze_agrees() {
+        let questions: [&[f64]; 4] = [
+            &[-0.2, -0.9, -1.7],
+            &[-0.4],
+            &[-0.05, -0.1, -0.15],
+            &[-0.3, -50.0, -60.0],
+        ];
+        for (gaps, tau, tau_s) in questions
+            .into_iter()
+            .flat_map(|g| [(1.0, 1.0), (2.5, 2.0), (9.0, 4.0), (0.5, 0.7)].map(|(t, s)| (g, t, s)))
+        {
+            let h = Heads {
+                tau,
+                tau_s,
+                w: 1.0,
+                b: 0.0,
+                eta0: 0.0,
+                eta1: 0.0,
+                squeeze: tau >= tau_s,
+            };
+            let view = SharedView::new(gaps, tau_s);
+            let answers = AnswerView::new(gaps, tau, None);
+            let speaker = Speaker::new(Scale::new(100, 0.99));
+            let t = Tables::new(&speaker);
+            let pi = softmax(gaps, tau);
+            let n = 100_000;
+            let mut counts = vec![0usize; gaps.len() + 1];
+            for i in 0..n {
+                let u = (i as f64 + 0.5) / n as f64;
+                let rank = t.choose(&h, &view, gaps, &mut Answers::default(), u);
+                // The squeeze picks what the full inverse CDF picks.
+                assert_eq!(rank, answers.sample(u), "τ {tau} τ_s {tau_s} u {u}");
+                counts[rank] += 1;
+            }
+            for (c, p) in counts.iter().zip(&pi) {
+                assert!((*c as f64 / n as f64 - p).abs() < 2e-5, "{counts:?} vs {pi:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_right_answer_follows_the_untrained_beliefs() {
+        // P(right = rank r) = E π(r): the base model is calibrated, rank by rank.
+        let mut rng = Stream::new(1, "bank", 0, "t");
+        let bank = Bank::draw(200_000, 4, 1.6, &mut rng);
+        for r in 0..4 {
+            let (mut hits, mut expected) = (0.0, 0.0);
+            for i in 0..bank.len() {
+                let (gaps, right) = bank.question(i);
+                hits += (right == r) as u8 as f64;
+                expected += softmax(gaps, 1.0)[r];
+            }
+            let n = bank.len() as f64;
+            let p = expected / n;
+            let se = (p * (1.0 - p) / n).sqrt();
+            assert!((hits / n - p).abs() < 4.0 * se, "rank {r}: {} vs {p}", hits / n);
+        }
+    }
+
+    #[test]
+    fn the_group_gradient_uses_that_rloo_advantages_sum_to_zero() {
+        // The abstention head's Σ adv (1[abstained] − p) and the answer head's
+        // Σ_{answered} adv (d_a − E d), summed response by response, against what
+        // `rloo` and the step add up.
+        let gaps = [-0.4, -1.1, -2.0];
+        let (p_abstain, mean_gap) = (0.3, -0.25);
+        let group = [
+            Sampled {
+                abstained: true,
+                ..Sampled::default()
+            },
+            Sampled {
+                rank: 0,
+                reward: 1.0,
+                adv_conf: 0.1,
+                eps: 0.5,
+                slopes: [0.1, -2.0],
+                ..Sampled::default()
+            },
+            Sampled {
+                rank: 2,
+                reward: -0.2,
+                adv_conf: -0.05,
+                eps: -1.0,
+                slopes: [0.2, -3.0],
+                ..Sampled::default()
+            },
+            Sampled {
+                rank: 1,
+                reward: 0.4,
+                ..Sampled::default()
+            },
+        ];
+        let (abstain_adv, score) = rloo(&group, &gaps);
+        let total: f64 = group.iter().map(|s| s.reward).sum();
+        let (mut eta0, mut kappa) = (0.0, 0.0);
+        for s in &group {
+            let adv = s.reward - (total - s.reward) / 3.0;
+            eta0 += adv * (s.abstained as u8 as f64 - p_abstain);
+            if !s.abstained {
+                kappa += adv * (gap(&gaps, s.rank) - mean_gap);
+            }
+        }
+        assert!((abstain_adv - eta0).abs() < 1e-12);
+        assert!((score.answer + abstain_adv * mean_gap - kappa).abs() < 1e-12);
+        assert!((score.confidence_offset - (0.1 * 0.5 + 0.05)).abs() < 1e-15);
+        assert!((score.confidence[1] - (0.1 * 0.5 * -2.0 + 0.05 * -3.0)).abs() < 1e-15);
     }
 }
