@@ -10,7 +10,7 @@ SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock specs/style/pape
 # the other figures' simulations and the report page (src/report/), which reads figures.
 SHARED  := $(filter-out $(wildcard src/sim/*.rs src/sim/*/*.rs src/report/*.rs),$(SOURCES)) src/sim/mod.rs
 
-.PHONY: all figures test verify report bench lint check robustness clean
+.PHONY: all figures test verify report bench bench-numpy lint check robustness clean
 
 all: figures
 
@@ -52,9 +52,23 @@ report: $(BIN)
 # Per figure: simulation time at 1 and 2 threads, its bound (draws and transcendental
 # calls, counted in a build with the feature count-ops, times their measured cost) and
 # the serial tail. Medians of 5 runs; run on a quiet machine.
-bench:
+bench: bench-numpy
 	$(CARGO) bench --locked --features count-ops --bench counts
 	$(CARGO) bench --locked --bench stages
+
+# The NumPy baselines (bench/numpy/ID.py: the same models, vectorised, one thread):
+# their simulate + summarise seconds go to target/bench/numpy-seconds.csv, which the
+# stages bench sets beside ours. Skipped, with a note, where python3 has no numpy.
+bench-numpy:
+	@mkdir -p target/bench
+	@if python3 -c 'import numpy' 2>/dev/null; then \
+	    echo "figure,numpy_seconds" > target/bench/numpy-seconds.csv; \
+	    for id in $(IDS); do \
+	        OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python3 bench/numpy/$$id.py \
+	            | sed -n "s/^$$id numpy_seconds=/$$id,/p" >> target/bench/numpy-seconds.csv || exit 1; \
+	    done; cat target/bench/numpy-seconds.csv; \
+	else echo "bench-numpy: python3 has no numpy (pip install numpy); NumPy column skipped"; \
+	    rm -f target/bench/numpy-seconds.csv; fi
 
 lint:
 	$(CARGO) fmt --check

@@ -7,6 +7,8 @@
 //!   transcendental calls (counted by `benches/counts.rs`, in
 //!   `target/bench/op-counts.csv`) times the single-core cost of each, measured here
 //!   in isolation; `×bound` = sim 1t / bound.
+//! - `NumPy`: the NumPy baseline of the same model (bench/numpy/ID.py, one thread,
+//!   simulate + summarise, from `make bench-numpy`), and `×NumPy` = NumPy / sim 1t.
 //! - The serial tail: `analyse` (summaries and claims), `svg`, `png`, and `total`
 //!   (spec to all output bytes at 2 threads).
 
@@ -94,6 +96,20 @@ fn op_costs() -> [f64; KINDS] {
     ]
 }
 
+/// The NumPy baselines' seconds (`make bench-numpy`), by figure.
+fn numpy_seconds() -> Vec<(String, f64)> {
+    let Ok(text) = std::fs::read_to_string("target/bench/numpy-seconds.csv") else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (id, secs) = line.split_once(',')?;
+            Some((id.to_string(), secs.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The counts `benches/counts.rs` wrote, by figure.
 fn op_counts() -> Option<Vec<(String, [f64; KINDS])>> {
     let text = std::fs::read_to_string("target/bench/op-counts.csv").ok()?;
@@ -130,9 +146,10 @@ fn main() {
     if counts.is_none() {
         println!("(no target/bench/op-counts.csv: run `make bench` for the bound)");
     }
+    let numpy = numpy_seconds();
     println!(
-        "{:<22} {:>10} {:>10} {:>8} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}",
-        "figure", "sim 1t", "sim 2t", "scaling", "bound", "×bound", "analyse", "svg", "png", "total"
+        "{:<22} {:>10} {:>10} {:>8} {:>10} {:>7} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}",
+        "figure", "sim 1t", "sim 2t", "scaling", "bound", "×bound", "NumPy", "×NumPy", "analyse", "svg", "png", "total"
     );
     for e in experiments() {
         if !filter.is_empty() && !filter.iter().any(|f| f == e.id()) {
@@ -173,14 +190,23 @@ fn main() {
             Some(b) => (ms(b), format!("{:6.2}×", sim1.as_secs_f64() / b.as_secs_f64())),
             None => ("         -".into(), "      -".into()),
         };
+        let (numpy_text, ahead) = match numpy.iter().find(|(id, _)| id == e.id()) {
+            Some((_, secs)) => (
+                ms(Duration::from_secs_f64(*secs)),
+                format!("{:6.2}×", secs / sim1.as_secs_f64()),
+            ),
+            None => ("         -".into(), "      -".into()),
+        };
         println!(
-            "{:<22} {} {} {:>7.2}× {} {} {} {} {} {}",
+            "{:<22} {} {} {:>7.2}× {} {} {} {} {} {} {} {}",
             e.id(),
             ms(sim1),
             ms(sim2),
             sim1.as_secs_f64() / sim2.as_secs_f64(),
             bound_text,
             ratio,
+            numpy_text,
+            ahead,
             ms(analyse),
             ms(svg_t),
             ms(png_t),
