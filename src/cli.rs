@@ -401,6 +401,11 @@ fn run_figures(select: &Select, out: Option<PathBuf>, set: &[(String, String)]) 
             &format!("--spec {} is not the committed spec of its figure", output::clip(&path)),
         )?;
     }
+    // Bad specs first, then a folder that would be refused, then the work.
+    for source in &sources {
+        let source = source.clone().with_overrides(set);
+        pipeline::declared(&source)?.validate(&source)?;
+    }
     output::preflight(&out)?;
     let mut figures = Vec::new();
     for source in sources {
@@ -677,11 +682,16 @@ fn robustness(
     if !set.is_empty() {
         output::refuse_committed(&out, "--set changes the spec")?;
     }
+    let selected = sources(select)?;
+    for source in &selected {
+        let source = source.clone().with_overrides(set);
+        pipeline::declared(&source)?.validate(&source)?;
+    }
     output::preflight(&out)?;
     let merged = robustness_gather(merge)?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut failed = Vec::new();
-    for source in sources(select)? {
+    for source in selected {
         let source = source.with_overrides(set);
         let experiment = pipeline::declared(&source)?;
         note(&format!(
