@@ -118,16 +118,29 @@ impl Attempts {
     }
 }
 
-/// Appends `n` standard normals, both of each Box–Muller pair (with `libm`): the
-/// symptoms are most of the draws, and `Stream::normal` discards half of its pair.
+/// Appends `n` standard normals by Marsaglia's polar method, both of each pair: one
+/// raw draw gives a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
+/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit
+/// disc is rejected, and an accepted one gives `u·f, v·f` with
+/// `f = sqrt(−2 ln s / s)`, `s = u² + v²`: two independent N(0, 1), one `log` and one
+/// `sqrt` per pair, no sin or cos, 4/π draws per pair on average.
 pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
+    const HALF: f64 = 1.0 / (1u64 << 32) as f64;
     let mut left = n;
     while left > 0 {
-        let r = ops::sqrt(-2.0 * ops::log(rng.uniform_open0()));
-        let angle = 2.0 * std::f64::consts::PI * rng.uniform();
-        out.push(r * ops::cos(angle));
+        let (u, v, s) = loop {
+            let bits = rng.next_u64();
+            let u = ((bits >> 32) as f64 + 0.5) * (2.0 * HALF) - 1.0;
+            let v = ((bits & 0xFFFF_FFFF) as f64 + 0.5) * (2.0 * HALF) - 1.0;
+            let s = u * u + v * v;
+            if s < 1.0 {
+                break (u, v, s);
+            }
+        };
+        let f = ops::sqrt(-2.0 * ops::log(s) / s);
+        out.push(u * f);
         if left > 1 {
-            out.push(r * ops::sin(angle));
+            out.push(v * f);
         }
         left = left.saturating_sub(2);
     }
@@ -188,31 +201,43 @@ impl Policy {
         }
     }
 
-    /// Softmax probabilities of the actions for symptom `x`, into `out`.
+    /// `(logit − max)/temperature` of each action for symptom `x`, into `out`: the
+    /// exponent of its softmax term (the largest logit's is 0, and exp(0) = 1 exactly).
     #[inline]
-    pub fn probabilities(&self, x: &[f64], out: &mut [f64]) {
-        self.probabilities_at(x, 1.0, out);
-    }
-
-    /// Softmax probabilities at sampling temperature `temperature`.
-    ///
-    /// The largest logit's term is exp(0) = 1 exactly, so it is not evaluated: one
-    /// `exp` fewer per call, the same bits.
-    #[inline]
-    pub fn probabilities_at(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
+    fn scaled_logits(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
         self.logits(x, out);
         let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
-        for o in out.iter_mut() {
-            *o = if *o == max {
-                1.0
-            } else {
-                ops::exp((*o - max) / temperature)
-            };
-            total += *o;
+        if temperature == 1.0 {
+            // x / 1 = x exactly: training's rows skip the division.
+            for o in out.iter_mut() {
+                *o -= max;
+            }
+        } else {
+            for o in out.iter_mut() {
+                *o = (*o - max) / temperature;
+            }
         }
-        for o in out.iter_mut() {
-            *o /= total;
+    }
+
+    /// Softmax probabilities at sampling temperature `temperature` of the symptoms
+    /// `xs`, one row of `out` (`actions()` wide) each: every row's exponents first,
+    /// then one [`ops::exp_batch`] over all of them, then each row normalised (its
+    /// terms summed in order, each then multiplied by the sum's reciprocal).
+    pub fn probabilities_batch<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
+        let w = self.actions();
+        let mut rows = 0;
+        for (x, row) in xs.into_iter().zip(out.chunks_exact_mut(w)) {
+            self.scaled_logits(x, temperature, row);
+            rows += 1;
+        }
+        let out = &mut out[..rows * w];
+        ops::exp_batch(out);
+        for row in out.chunks_exact_mut(w) {
+            let total: f64 = row.iter().sum();
+            let scale = 1.0 / total;
+            for o in row.iter_mut() {
+                *o *= scale;
+            }
         }
     }
 
@@ -254,15 +279,18 @@ pub(super) fn fine_tune(
     mut record: impl FnMut(usize, &Policy),
 ) {
     record(0, policy);
-    let mut probs = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut batch = vec![(0, KEEP); p.sft_batch];
+    let mut probs = vec![0.0; p.sft_batch * w];
     let mut grad = vec![0.0; policy.theta.len()];
     for step in 1..=p.sft_steps {
         if !pairs.is_empty() {
-            for _ in 0..p.sft_batch {
-                let (i, target) = pairs[rng.below(pairs.len())];
-                let x = attempts.symptom(i);
-                policy.probabilities(x, &mut probs);
-                policy.add_log_prob_gradient(x, &probs, target, 1.0, &mut grad);
+            for b in batch.iter_mut() {
+                *b = pairs[rng.below(pairs.len())];
+            }
+            policy.probabilities_batch(batch.iter().map(|&(i, _)| attempts.symptom(i)), 1.0, &mut probs);
+            for (&(i, target), pr) in batch.iter().zip(probs.chunks_exact(w)) {
+                policy.add_log_prob_gradient(attempts.symptom(i), pr, target, 1.0, &mut grad);
             }
             policy.step(&mut grad, p.sft_rate / p.sft_batch as f64);
         }
@@ -287,11 +315,12 @@ pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair>
 /// STaR's pairs: the base corrector's sampled corrections of its own attempts that
 /// turned a wrong first attempt right.
 fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
-    let mut probs = vec![0.0; base.actions()];
+    let w = base.actions();
+    let mut all = vec![0.0; own.len() * w];
+    base.probabilities_batch((0..own.len()).map(|i| own.symptom(i)), 1.0, &mut all);
     let mut pairs = Vec::new();
-    for i in 0..own.len() {
-        base.probabilities(own.symptom(i), &mut probs);
-        let action = rng.categorical(&probs);
+    for (i, probs) in all.chunks_exact(w).enumerate() {
+        let action = rng.categorical(probs);
         let right = rng.bernoulli(p_right_after(p, own.error[i], action));
         if own.error[i] != 0 && right {
             pairs.push((i, action));
@@ -304,19 +333,23 @@ fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Ve
 /// The first attempt's reward r1 is the per-problem baseline (it does not depend on the
 /// action, so the gradient stays unbiased), plus a running mean of r2 − r1.
 pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &mut Stream) {
-    let mut probs = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut batch = vec![0; p.rl_batch];
+    let mut probs = vec![0.0; p.rl_batch * w];
     let mut grad = vec![0.0; policy.theta.len()];
     let mut baseline = 0.0;
     for _ in 0..p.rl_steps {
         let mut batch_reward = 0.0;
-        for _ in 0..p.rl_batch {
-            let i = rng.below(pool.len());
+        for i in batch.iter_mut() {
+            *i = rng.below(pool.len());
+        }
+        policy.probabilities_batch(batch.iter().map(|&i| pool.symptom(i)), 1.0, &mut probs);
+        for (&i, probs) in batch.iter().zip(probs.chunks_exact(w)) {
             let x = pool.symptom(i);
-            policy.probabilities(x, &mut probs);
-            let action = rng.categorical(&probs);
+            let action = rng.categorical(probs);
             let r1 = (pool.error[i] == 0) as u8 as f64;
             let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
-            policy.add_log_prob_gradient(x, &probs, action, r2 - r1 - baseline, &mut grad);
+            policy.add_log_prob_gradient(x, probs, action, r2 - r1 - baseline, &mut grad);
             batch_reward += r2 - r1;
         }
         policy.step(&mut grad, p.rl_rate / p.rl_batch as f64);
@@ -349,12 +382,13 @@ impl Deployed {
 /// Deploys `policy` at `deploy_temperature` on `eval`: exact expectations over the
 /// sampled action and the fix outcome of each problem.
 pub(super) fn deploy(p: &Params, policy: &Policy, eval: &Attempts) -> Deployed {
-    let mut probs = vec![0.0; policy.actions()];
-    let mut chosen = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut all = vec![0.0; eval.len() * w];
+    let rows = (0..eval.len()).map(|i| eval.symptom(i));
+    policy.probabilities_batch(rows, p.deploy_temperature, &mut all);
+    let mut chosen = vec![0.0; w];
     let mut d = Deployed::default();
-    for i in 0..eval.len() {
-        policy.probabilities_at(eval.symptom(i), p.deploy_temperature, &mut probs);
-        let error = eval.error[i];
+    for (&error, probs) in eval.error.iter().zip(all.chunks_exact(w)) {
         let mut after = 0.0;
         for (a, pa) in probs.iter().enumerate() {
             chosen[a] += pa;
@@ -391,20 +425,26 @@ pub(super) fn normalised_entropy(weights: &[f64]) -> f64 {
     h / ops::log(weights.len() as f64)
 }
 
-/// Share of the first `curve_attempts` wrong attempts in `set` that the corrector
-/// turns right at `deploy_temperature` (expected over its action and the fix outcome).
-pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts) -> f64 {
-    let mut probs = vec![0.0; policy.actions()];
-    let (mut fixed, mut wrong) = (0.0, 0usize);
-    for i in 0..set.len() {
-        let e = set.error[i];
-        if e != 0 && wrong < p.curve_attempts {
-            wrong += 1;
-            policy.probabilities_at(set.symptom(i), p.deploy_temperature, &mut probs);
-            fixed += probs[e] * p.fix_success;
-        }
+/// The first `curve_attempts` wrong attempts of `set`: the ones panel (c)'s fix rate
+/// on that set is measured on.
+pub(super) fn curve_set(p: &Params, set: &Attempts) -> Vec<usize> {
+    (0..set.len())
+        .filter(|&i| set.error[i] != 0)
+        .take(p.curve_attempts)
+        .collect()
+}
+
+/// Share of the wrong attempts `wrong` of `set` (from [`curve_set`]) that the corrector
+/// turns right at `deploy_temperature` (expected over its action and the fix outcome);
+/// `probs` is a buffer of at least `wrong.len()` rows.
+pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts, wrong: &[usize], probs: &mut [f64]) -> f64 {
+    let w = policy.actions();
+    policy.probabilities_batch(wrong.iter().map(|&i| set.symptom(i)), p.deploy_temperature, probs);
+    let mut fixed = 0.0;
+    for (&i, pr) in wrong.iter().zip(probs.chunks_exact(w)) {
+        fixed += pr[set.error[i]] * p.fix_success;
     }
-    fixed / wrong.max(1) as f64
+    fixed / wrong.len().max(1) as f64
 }
 
 /// The arms of the main condition, in the order of the panels.
@@ -470,13 +510,21 @@ fn pair_sft(
     let mut pair = base.clone();
     let mut curve = Curve::default();
     let pairs = correction_pairs(traces, keep_pairs);
+    let (offline_set, own_set) = match record {
+        Record::Nothing => (Vec::new(), Vec::new()),
+        Record::Own => (Vec::new(), curve_set(p, eval)),
+        Record::OfflineAndOwn => (curve_set(p, traces), curve_set(p, eval)),
+    };
+    let mut probs = vec![0.0; offline_set.len().max(own_set.len()) * base.actions()];
     let on_record = |step: usize, policy: &Policy| {
         if record != Record::Nothing {
             curve.steps.push(step);
             if record == Record::OfflineAndOwn {
-                curve.offline.push(fix_rate(p, policy, traces));
+                curve
+                    .offline
+                    .push(fix_rate(p, policy, traces, &offline_set, &mut probs));
             }
-            curve.own.push(fix_rate(p, policy, eval));
+            curve.own.push(fix_rate(p, policy, eval, &own_set, &mut probs));
         }
     };
     fine_tune(p, &mut pair, traces, &pairs, rng, on_record);
@@ -531,18 +579,26 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
     online_rl(p, &mut rl, &pool, &mut rep.stream("rl"));
 
     let arms = [&base, &star, &pair, &plus, &own, &plus_own, &rl].map(|policy| deploy(p, policy, &eval));
-    // The sweep's conditions run inside this replicate (one parallel loop for the
-    // whole figure, no barrier between conditions), each on its own named streams.
+    // The sweep shares this replicate's eval set and base corrector; its points at
+    // λ = `lambda` and λ = 0 are the main arms trained there. The others run inside
+    // this replicate (one parallel loop for the whole figure), each on the named
+    // streams of its condition `sweep/<λ>`.
     let sweep = p
         .lambdas
         .iter()
         .map(|&lambda| {
-            let condition = format!("sweep/{lambda}");
-            let at = Replicate {
-                condition: &condition,
-                ..rep
-            };
-            sweep_run(p, lambda, at)
+            if lambda == p.lambda {
+                [arms[PAIR], arms[PLUS]]
+            } else if lambda == 0.0 {
+                [arms[OWN], arms[PLUS_OWN]]
+            } else {
+                let condition = format!("sweep/{lambda}");
+                let at = Replicate {
+                    condition: &condition,
+                    ..rep
+                };
+                sweep_run(p, lambda, &base, &eval, at)
+            }
         })
         .collect();
     MainRun {
@@ -554,15 +610,14 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
 }
 
 /// Pair-SFT's and Pair-SFT+'s deployed metrics at mismatch `lambda` (one replicate of
-/// `sweep/<λ>`; both are trained on the same traces).
-pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> [Deployed; 2] {
-    let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
+/// `sweep/<λ>`; both are trained from the main condition's `base` on the same traces
+/// and deployed on its `eval`).
+pub(super) fn sweep_run(p: &Params, lambda: f64, base: &Policy, eval: &Attempts, rep: Replicate) -> [Deployed; 2] {
     let traces = Attempts::traces(p, lambda, p.traces, &mut rep.stream("traces"));
-    let base = Policy::base(p, &mut rep.stream("base"));
     let none = Record::Nothing;
-    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, none, &mut rep.stream("sft/pair"));
-    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, none, &mut rep.stream("sft/plus"));
-    [deploy(p, &pair, &eval), deploy(p, &plus, &eval)]
+    let (pair, _) = pair_sft(p, base, &traces, eval, false, none, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, base, &traces, eval, true, none, &mut rep.stream("sft/plus"));
+    [deploy(p, &pair, eval), deploy(p, &plus, eval)]
 }
 
 #[cfg(test)]
@@ -607,6 +662,47 @@ mod tests {
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    /// The softmax of one row, the plain scalar recipe `probabilities_batch` must match.
+    fn softmax_row(policy: &Policy, x: &[f64], temperature: f64) -> Vec<f64> {
+        let w = policy.actions();
+        let mut z: Vec<f64> = policy
+            .theta
+            .chunks_exact(w)
+            .map(|row| {
+                let mut z = row[0];
+                for (wj, xj) in row[1..].iter().zip(x) {
+                    z += wj * xj;
+                }
+                z
+            })
+            .collect();
+        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for o in z.iter_mut() {
+            *o = ops::exp_portable((*o - max) / temperature);
+        }
+        let total: f64 = z.iter().sum();
+        z.iter().map(|o| o * (1.0 / total)).collect()
+    }
+
+    #[test]
+    fn batched_softmax_is_the_row_recipe_bit_for_bit() {
+        let p = params();
+        let set = Attempts::own(&p, 45, &mut Stream::new(1, "t", 0, "eval"));
+        let policy = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
+        let w = policy.actions();
+        for n in 0..=set.len() {
+            for temperature in [1.0, 0.1] {
+                let mut out = vec![f64::NAN; n * w];
+                policy.probabilities_batch((0..n).map(|i| set.symptom(i)), temperature, &mut out);
+                for (i, row) in out.chunks_exact(w).enumerate() {
+                    let expected = softmax_row(&policy, set.symptom(i), temperature);
+                    let same = row.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "n {n}, row {i}, T {temperature}: {row:?} vs {expected:?}");
+                }
+            }
+        }
     }
 
     #[test]
