@@ -144,12 +144,17 @@
 //!   points are now paired with each other and with the main arms; no claim reads them.
 //!
 //! Exact (the same bits as the plain scalar recipe):
-//! - The largest logit's term is exp(0) = 1 exactly; at temperature 1 the division
-//!   by it is skipped (x / 1 = x). A batch's exponents (a whole SGD or RL step, a
-//!   whole deployment) are one `exp_batch` call.
+//! - `Policy::probabilities_batch`: rows in blocks of `BLOCK` = 16, held transposed (a
+//!   row per lane), so logits, maximum, exponents, sums and normalisation all run
+//!   across rows and vectorise, with each row's operations in the scalar order; one
+//!   `exp_batch` call per block (a whole SGD or RL step). Its test compares it with
+//!   the row-by-row recipe bit for bit. The largest logit's term is exp(0) = 1
+//!   exactly; at temperature 1 the division by it is skipped (x / 1 = x).
 //! - Panel (c)'s fix rates are computed only where the figure draws them (on both sets
 //!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the
 //!   sweep), on the first `curve_attempts` wrong attempts of each set, found once.
+//! - Deployment's expectation per problem adds only its non-zero terms (a wrong
+//!   attempt's is `π(fix_e)·φ`), the same sum.
 //! - The sweep's conditions run inside each replicate of `main`: one parallel loop
 //!   over replicates for the whole figure, no barrier between conditions.
 //! - No allocation inside training loops (buffers per fine-tuning, per RL run).

@@ -1,7 +1,7 @@
 //! The simulation: populations of first attempts, the corrector, its training, and
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
-use super::Params;
+use super::{Params, MAX_MODES};
 use crate::ops;
 use crate::rng::Stream;
 use crate::sim::Replicate;
@@ -39,6 +39,9 @@ impl Params {
 fn clipped(mean: f64, width: f64) -> [f64; 2] {
     [(mean - width).max(0.0), (mean + width).min(1.0)]
 }
+
+/// Rows per block of [`Policy::probabilities_batch`]: the lanes its loops run across.
+const BLOCK: usize = 16;
 
 /// The action index of keep; fix_j is action `j + 1`.
 pub(super) const KEEP: usize = 0;
@@ -186,57 +189,75 @@ impl Policy {
         self.m + 1
     }
 
-    /// Logit of each action: its bias plus its weights times `x`, summed in order.
-    #[inline]
-    fn logits(&self, x: &[f64], out: &mut [f64]) {
-        let w = self.m + 1;
-        let x = &x[..self.m];
-        for (row, o) in self.theta.chunks_exact(w).zip(out.iter_mut()) {
-            let (bias, weights) = row.split_first().expect("a row has a bias");
-            let mut z = *bias;
-            for (wj, xj) in weights.iter().zip(x) {
-                z += wj * xj;
-            }
-            *o = z;
-        }
-    }
-
-    /// `(logit − max)/temperature` of each action for symptom `x`, into `out`: the
-    /// exponent of its softmax term (the largest logit's is 0, and exp(0) = 1 exactly).
-    #[inline]
-    fn scaled_logits(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
-        self.logits(x, out);
-        let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if temperature == 1.0 {
-            // x / 1 = x exactly: training's rows skip the division.
-            for o in out.iter_mut() {
-                *o -= max;
-            }
-        } else {
-            for o in out.iter_mut() {
-                *o = (*o - max) / temperature;
-            }
-        }
-    }
-
     /// Softmax probabilities at sampling temperature `temperature` of the symptoms
-    /// `xs`, one row of `out` (`actions()` wide) each: every row's exponents first,
-    /// then one [`ops::exp_batch`] over all of them, then each row normalised (its
-    /// terms summed in order, each then multiplied by the sum's reciprocal).
+    /// `xs`, one row of `out` (`actions()` wide) each.
+    ///
+    /// Per row, exactly the scalar recipe: each logit is its bias plus its weights
+    /// times `x` summed in order; the exponent of each term is
+    /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
+    /// at temperature 1 the division is skipped, x / 1 = x); the terms are
+    /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
+    /// sum's reciprocal. The work runs over blocks of [`BLOCK`] rows held transposed
+    /// (a row per lane), so every loop runs across rows and vectorises, and the
+    /// exponentials of a block are one [`ops::exp_batch`] call; no lane ever mixes
+    /// with another, so each row's bits are those of the row alone.
     pub fn probabilities_batch<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
-        let w = self.actions();
-        let mut rows = 0;
-        for (x, row) in xs.into_iter().zip(out.chunks_exact_mut(w)) {
-            self.scaled_logits(x, temperature, row);
-            rows += 1;
-        }
-        let out = &mut out[..rows * w];
-        ops::exp_batch(out);
-        for row in out.chunks_exact_mut(w) {
-            let total: f64 = row.iter().sum();
-            let scale = 1.0 / total;
-            for o in row.iter_mut() {
-                *o *= scale;
+        let (m, w) = (self.m, self.m + 1);
+        let mut xt = [[0.0; BLOCK]; MAX_MODES];
+        let mut z = [[0.0; BLOCK]; MAX_MODES + 1];
+        let mut xs = xs.into_iter();
+        for block in out.chunks_mut(BLOCK * w) {
+            let mut n = 0;
+            for (b, x) in xs.by_ref().take(block.len() / w).enumerate() {
+                for (col, xj) in xt.iter_mut().zip(&x[..m]) {
+                    col[b] = *xj;
+                }
+                n = b + 1;
+            }
+            if n == 0 {
+                break;
+            }
+            for (zk, row) in z.iter_mut().zip(self.theta.chunks_exact(w)) {
+                let (bias, weights) = row.split_first().expect("a row has a bias");
+                *zk = [*bias; BLOCK];
+                for (wj, col) in weights.iter().zip(&xt) {
+                    for (zb, xb) in zk.iter_mut().zip(col) {
+                        *zb += wj * xb;
+                    }
+                }
+            }
+            let z = &mut z[..w];
+            let mut max = [f64::NEG_INFINITY; BLOCK];
+            for zk in z.iter() {
+                for (mb, zb) in max.iter_mut().zip(zk) {
+                    *mb = if *zb > *mb { *zb } else { *mb };
+                }
+            }
+            for zk in z.iter_mut() {
+                if temperature == 1.0 {
+                    for (zb, mb) in zk.iter_mut().zip(&max) {
+                        *zb -= mb;
+                    }
+                } else {
+                    for (zb, mb) in zk.iter_mut().zip(&max) {
+                        *zb = (*zb - mb) / temperature;
+                    }
+                }
+            }
+            ops::exp_batch(z.as_flattened_mut());
+            let mut total = z[0];
+            for zk in &z[1..] {
+                for (tb, zb) in total.iter_mut().zip(zk) {
+                    *tb += zb;
+                }
+            }
+            for tb in total.iter_mut() {
+                *tb = 1.0 / *tb;
+            }
+            for (b, row) in block.chunks_exact_mut(w).take(n).enumerate() {
+                for (o, zk) in row.iter_mut().zip(z.iter()) {
+                    *o = zk[b] * total[b];
+                }
             }
         }
     }
@@ -388,12 +409,22 @@ pub(super) fn deploy(p: &Params, policy: &Policy, eval: &Attempts) -> Deployed {
     policy.probabilities_batch(rows, p.deploy_temperature, &mut all);
     let mut chosen = vec![0.0; w];
     let mut d = Deployed::default();
+    let kept_right = p_right_after(p, 0, KEEP);
+    let fixed_right = p_right_after(p, 0, KEEP + 1);
     for (&error, probs) in eval.error.iter().zip(all.chunks_exact(w)) {
-        let mut after = 0.0;
-        for (a, pa) in probs.iter().enumerate() {
-            chosen[a] += pa;
-            after += pa * p_right_after(p, error, a);
+        for (c, pa) in chosen.iter_mut().zip(probs) {
+            *c += pa;
         }
+        // Σ_a π(a)·P(right | error, a) in order, its zero terms left out (the same sum).
+        let after = if error == 0 {
+            let mut after = probs[KEEP] * kept_right;
+            for pa in &probs[KEEP + 1..] {
+                after += pa * fixed_right;
+            }
+            after
+        } else {
+            probs[error] * p_right_after(p, error, error)
+        };
         if error == 0 {
             d.acc_t1 += 1.0;
             d.c_to_i += 1.0 - after;
