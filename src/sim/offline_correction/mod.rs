@@ -153,6 +153,8 @@
 //! - Panel (c)'s fix rates are computed only where the figure draws them (on both sets
 //!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the
 //!   sweep), on the first `curve_attempts` wrong attempts of each set, found once.
+//! - The log-probability gradient is compiled once per number of modes (2..=16,
+//!   picked by a `match`), so its inner loop has a fixed length and unrolls.
 //! - Deployment's expectation per problem adds only its non-zero terms (a wrong
 //!   attempt's is `π(fix_e)·φ`), the same sum.
 //! - The sweep's conditions run inside each replicate of `main`: one parallel loop

@@ -263,25 +263,42 @@ impl Policy {
     }
 
     /// Adds `scale · (onehot(action) − probs) ⊗ (1, x)` to `grad`: the gradient of
-    /// `scale · log π(action | x)`.
+    /// `scale · log π(action | x)`. Compiled once per number of modes the spec may
+    /// ask for (2..=`MAX_MODES`), so the inner loop has a fixed length and unrolls;
+    /// every copy does the same operations in the same order.
     #[inline]
     fn add_log_prob_gradient(&self, x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
-        let w = self.m + 1;
-        let x = &x[..self.m];
-        for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(w)).enumerate() {
-            let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-            let (bias, weights) = row.split_first_mut().expect("a row has a bias");
-            *bias += d;
-            for (gj, xj) in weights.iter_mut().zip(x) {
-                *gj += d * xj;
-            }
+        macro_rules! by_modes {
+            ($($m:literal)*) => {
+                match self.m {
+                    $($m => add_outer::<$m>(x, probs, action, scale, grad),)*
+                    m => unreachable!("{m} modes: the spec allows 2..={MAX_MODES}"),
+                }
+            };
         }
+        by_modes!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
     }
 
     fn step(&mut self, grad: &mut [f64], rate: f64) {
         for (t, g) in self.theta.iter_mut().zip(grad.iter_mut()) {
             *t += rate * *g;
             *g = 0.0;
+        }
+    }
+}
+
+/// `grad += scale · (onehot(action) − probs) ⊗ (1, x)` for `M` modes: each row k gets
+/// `d = scale · (1[k = action] − probs[k])` on its bias, then `d · x_j` on each weight.
+#[inline(always)]
+fn add_outer<const M: usize>(x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
+    let x: &[f64; M] = x[..M].try_into().expect("a symptom has M channels");
+    for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(M + 1)).enumerate() {
+        let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
+        let (bias, weights) = row.split_first_mut().expect("a row has a bias");
+        *bias += d;
+        let weights: &mut [f64; M] = weights.try_into().expect("a row has M weights");
+        for (gj, xj) in weights.iter_mut().zip(x) {
+            *gj += d * xj;
         }
     }
 }
