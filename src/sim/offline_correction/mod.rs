@@ -105,27 +105,68 @@
 //! (on the wrong first attempts of its own trace set) and `fix_rate_own` (on the model's
 //! own eval set), each over the first `curve_attempts` wrong attempts of its set.
 //! The λ sweep: `delta_sweep` and `fix_rate_sweep` of pair_sft, `delta_sweep` and
-//! `edit_rate_sweep` of pair_sft_plus (same traces), for each λ of `lambdas`;
+//! `edit_rate_sweep` of pair_sft_plus (same traces), for each λ of `lambdas`, on the
+//! main condition's eval set from its base corrector; at λ = `lambda` they are the
+//! metrics of `pair_sft` and `pair_sft_plus`, at λ = 0 those of `pair_sft_own` and
+//! `pair_sft_plus_own` (the same experiment, not trained twice);
 //! online RL never reads the traces, so its delta (from the main condition) is drawn at
 //! every λ.
 //!
 //! # Streams
 //! Conditions `main` (every arm; the arms of a replicate share its eval set and base
-//! corrector, so differences are paired) and `sweep/<λ>`. Purposes: `eval`, `base`,
-//! `traces`, `traces/own`, `sft/pair`, `sft/plus`, `sft/pair/own`, `sft/plus/own`,
-//! `star/attempts`, `star/actions`, `sft/star`, `rl/pool`, `rl`. Symptoms use both
-//! normals of each Box–Muller pair (`push_normals`).
+//! corrector, so differences are paired) and `sweep/<λ>` (each λ of `lambdas` other
+//! than `lambda` and 0; its runs share the main replicate's eval set and base
+//! corrector). Purposes of `main`: `eval`, `base`, `traces`, `traces/own`, `sft/pair`,
+//! `sft/plus`, `sft/pair/own`, `sft/plus/own`, `star/attempts`, `star/actions`,
+//! `sft/star`, `rl/pool`, `rl`; of `sweep/<λ>`: `traces`, `sft/pair`, `sft/plus`.
+//! Symptoms are standard normals by Marsaglia's polar method, both of each pair, one
+//! raw draw per point tried (its two 32-bit halves) (`push_normals`). Online RL draws
+//! a step's `rl_batch` problems first, then each one's action and outcome in turn.
 //!
-//! # Speed (each trick keeps every draw and every float operation in the same order)
-//! - Softmax: the largest logit's term is exp(0) = 1 exactly and is not evaluated.
-//! - Panel (c)'s fix rates are computed only where the figure draws them: on both sets
-//!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the sweep.
-//! - The sweep's conditions run inside each replicate of `main` (same named streams):
-//!   one parallel loop over replicates for the whole figure, no barrier between
-//!   conditions.
-//! - Logits and gradients iterate over rows and zipped slices (no bounds checks).
+//! # Speed
+//! Changes of sampling (they changed the committed numbers once, not the model: the
+//! same distributions, the same experiments):
+//! - Symptom noise by Marsaglia's polar method instead of Box–Muller: a point of
+//!   (−1, 1)² from one raw draw (two 32-bit halves, each `(k + ½)·2⁻³¹ − 1`,
+//!   resolution 2⁻³¹, never 0), rejected outside the unit disc, gives two exact
+//!   N(0, 1) for one `log`, one `sqrt`, one division and 4/π draws on average; no
+//!   sin or cos.
+//! - Softmax exponentials by `ops::exp_batch` (the portable exp, within 2 ulp of
+//!   libm's, the same bits at any vector width) instead of scalar libm `exp`, and
+//!   each row normalised by multiplying with the reciprocal of its sum (one division
+//!   a row instead of one per action).
+//! - Online RL draws a step's problems before their actions and outcomes, so the
+//!   step's softmaxes are one batch.
+//! - The λ sweep reuses the main condition's eval set and base corrector, and its
+//!   points at λ = `lambda` and λ = 0 are the main arms `pair_sft`/`pair_sft_plus` and
+//!   `pair_sft_own`/`pair_sft_plus_own` (the same experiment): 13 fine-tunings per
+//!   replicate instead of 17, and 9 sets of first attempts instead of 17. Panel (b)'s
+//!   points are now paired with each other and with the main arms; no claim reads them.
 //!
-//! # Constants
+//! Exact (the same bits as the plain scalar recipe):
+//! - `Policy::probabilities_batch`: rows in blocks of `BLOCK` = 16, held transposed (a
+//!   row per lane), so logits, maximum, exponents, sums and normalisation all run
+//!   across rows and vectorise, with each row's operations in the scalar order; one
+//!   `exp_batch` call per block (a whole SGD or RL step). Its test compares it with
+//!   the row-by-row recipe bit for bit. The largest logit's term is exp(0) = 1
+//!   exactly; at temperature 1 the division by it is skipped (x / 1 = x).
+//! - Panel (c)'s fix rates are computed only where the figure draws them (on both sets
+//!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the
+//!   sweep), on the first `curve_attempts` wrong attempts of each set, found once.
+//! - On x86-64 processors with AVX2 (detected at run time) `probabilities_batch`
+//!   runs a copy compiled for AVX2: 4 lanes a vector instead of 2, the same IEEE
+//!   operations per row in the same order (Rust never fuses a multiply and an add;
+//!   no operation mixes lanes), so the same bits on every machine (its test compares
+//!   both copies with the scalar recipe); `mismatch verify` passes on either.
+//! - The log-probability gradient is compiled once per number of modes (2..=16,
+//!   picked by a `match`), so its inner loop has a fixed length and unrolls.
+//! - Deployment's expectation per problem adds only its non-zero terms (a wrong
+//!   attempt's is `π(fix_e)·φ`), the same sum.
+//! - The sweep's conditions run inside each replicate of `main`: one parallel loop
+//!   over replicates for the whole figure, no barrier between conditions.
+//! - No allocation inside training loops (buffers per fine-tuning, per RL run).
+//!
+//! //! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
 //! `KEEP` = 0 is keep's action index (fix_j is j + 1).
 

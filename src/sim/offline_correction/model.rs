@@ -1,7 +1,7 @@
 //! The simulation: populations of first attempts, the corrector, its training, and
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
-use super::Params;
+use super::{Params, MAX_MODES};
 use crate::ops;
 use crate::rng::Stream;
 use crate::sim::Replicate;
@@ -39,6 +39,9 @@ impl Params {
 fn clipped(mean: f64, width: f64) -> [f64; 2] {
     [(mean - width).max(0.0), (mean + width).min(1.0)]
 }
+
+/// Rows per block of [`Policy::probabilities_batch`]: the lanes its loops run across.
+const BLOCK: usize = 16;
 
 /// The action index of keep; fix_j is action `j + 1`.
 pub(super) const KEEP: usize = 0;
@@ -118,16 +121,29 @@ impl Attempts {
     }
 }
 
-/// Appends `n` standard normals, both of each Box–Muller pair (with `libm`): the
-/// symptoms are most of the draws, and `Stream::normal` discards half of its pair.
+/// Appends `n` standard normals by Marsaglia's polar method, both of each pair: one
+/// raw draw gives a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
+/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit
+/// disc is rejected, and an accepted one gives `u·f, v·f` with
+/// `f = sqrt(−2 ln s / s)`, `s = u² + v²`: two independent N(0, 1), one `log` and one
+/// `sqrt` per pair, no sin or cos, 4/π draws per pair on average.
 pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
+    const HALF: f64 = 1.0 / (1u64 << 32) as f64;
     let mut left = n;
     while left > 0 {
-        let r = ops::sqrt(-2.0 * ops::log(rng.uniform_open0()));
-        let angle = 2.0 * std::f64::consts::PI * rng.uniform();
-        out.push(r * ops::cos(angle));
+        let (u, v, s) = loop {
+            let bits = rng.next_u64();
+            let u = ((bits >> 32) as f64 + 0.5) * (2.0 * HALF) - 1.0;
+            let v = ((bits & 0xFFFF_FFFF) as f64 + 0.5) * (2.0 * HALF) - 1.0;
+            let s = u * u + v * v;
+            if s < 1.0 {
+                break (u, v, s);
+            }
+        };
+        let f = ops::sqrt(-2.0 * ops::log(s) / s);
+        out.push(u * f);
         if left > 1 {
-            out.push(r * ops::sin(angle));
+            out.push(v * f);
         }
         left = left.saturating_sub(2);
     }
@@ -173,69 +189,148 @@ impl Policy {
         self.m + 1
     }
 
-    /// Logit of each action: its bias plus its weights times `x`, summed in order.
-    #[inline]
-    fn logits(&self, x: &[f64], out: &mut [f64]) {
-        let w = self.m + 1;
-        let x = &x[..self.m];
-        for (row, o) in self.theta.chunks_exact(w).zip(out.iter_mut()) {
-            let (bias, weights) = row.split_first().expect("a row has a bias");
-            let mut z = *bias;
-            for (wj, xj) in weights.iter().zip(x) {
-                z += wj * xj;
-            }
-            *o = z;
-        }
-    }
-
-    /// Softmax probabilities of the actions for symptom `x`, into `out`.
-    #[inline]
-    pub fn probabilities(&self, x: &[f64], out: &mut [f64]) {
-        self.probabilities_at(x, 1.0, out);
-    }
-
-    /// Softmax probabilities at sampling temperature `temperature`.
+    /// Softmax probabilities at sampling temperature `temperature` of the symptoms
+    /// `xs`, one row of `out` (`actions()` wide) each.
     ///
-    /// The largest logit's term is exp(0) = 1 exactly, so it is not evaluated: one
-    /// `exp` fewer per call, the same bits.
-    #[inline]
-    pub fn probabilities_at(&self, x: &[f64], temperature: f64, out: &mut [f64]) {
-        self.logits(x, out);
-        let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
-        for o in out.iter_mut() {
-            *o = if *o == max {
-                1.0
-            } else {
-                ops::exp((*o - max) / temperature)
-            };
-            total += *o;
+    /// Per row, exactly the scalar recipe: each logit is its bias plus its weights
+    /// times `x` summed in order; the exponent of each term is
+    /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
+    /// at temperature 1 the division is skipped, x / 1 = x); the terms are
+    /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
+    /// sum's reciprocal. The work runs over blocks of [`BLOCK`] rows held transposed
+    /// (a row per lane), so every loop runs across rows and vectorises, and the
+    /// exponentials of a block are one [`ops::exp_batch`]-style loop; no lane ever
+    /// mixes with another, so each row's bits are those of the row alone, at any
+    /// vector width. On an x86-64 processor with AVX2 the same code runs compiled for
+    /// AVX2 (4 lanes a vector instead of SSE2's 2): the same IEEE operations in the
+    /// same order per row (Rust never fuses a multiply and an add), so the same bits;
+    /// only the speed depends on the machine.
+    pub fn probabilities_batch<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above.
+            unsafe { self.probabilities_batch_avx2(xs, temperature, out) };
+            return;
         }
-        for o in out.iter_mut() {
-            *o /= total;
+        self.probabilities_batch_portable(xs, temperature, out);
+    }
+
+    /// [`Policy::probabilities_batch`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn probabilities_batch_avx2<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
+        self.probabilities_batch_portable(xs, temperature, out);
+    }
+
+    /// [`Policy::probabilities_batch`] for any processor (inlined into the AVX2 copy).
+    #[inline(always)]
+    fn probabilities_batch_portable<'x>(
+        &self,
+        xs: impl IntoIterator<Item = &'x [f64]>,
+        temperature: f64,
+        out: &mut [f64],
+    ) {
+        let (m, w) = (self.m, self.m + 1);
+        let mut xt = [[0.0; BLOCK]; MAX_MODES];
+        let mut z = [[0.0; BLOCK]; MAX_MODES + 1];
+        let mut xs = xs.into_iter();
+        for block in out.chunks_mut(BLOCK * w) {
+            let mut n = 0;
+            for (b, x) in xs.by_ref().take(block.len() / w).enumerate() {
+                for (col, xj) in xt.iter_mut().zip(&x[..m]) {
+                    col[b] = *xj;
+                }
+                n = b + 1;
+            }
+            if n == 0 {
+                break;
+            }
+            for (zk, row) in z.iter_mut().zip(self.theta.chunks_exact(w)) {
+                let (bias, weights) = row.split_first().expect("a row has a bias");
+                *zk = [*bias; BLOCK];
+                for (wj, col) in weights.iter().zip(&xt) {
+                    for (zb, xb) in zk.iter_mut().zip(col) {
+                        *zb += wj * xb;
+                    }
+                }
+            }
+            let z = &mut z[..w];
+            let mut max = [f64::NEG_INFINITY; BLOCK];
+            for zk in z.iter() {
+                for (mb, zb) in max.iter_mut().zip(zk) {
+                    *mb = if *zb > *mb { *zb } else { *mb };
+                }
+            }
+            for zk in z.iter_mut() {
+                if temperature == 1.0 {
+                    for (zb, mb) in zk.iter_mut().zip(&max) {
+                        *zb -= mb;
+                    }
+                } else {
+                    for (zb, mb) in zk.iter_mut().zip(&max) {
+                        *zb = (*zb - mb) / temperature;
+                    }
+                }
+            }
+            // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
+            for e in z.as_flattened_mut() {
+                ops::tally(ops::Op::ExpBatch);
+                *e = ops::exp_portable(*e);
+            }
+            let mut total = z[0];
+            for zk in &z[1..] {
+                for (tb, zb) in total.iter_mut().zip(zk) {
+                    *tb += zb;
+                }
+            }
+            for tb in total.iter_mut() {
+                *tb = 1.0 / *tb;
+            }
+            for (b, row) in block.chunks_exact_mut(w).take(n).enumerate() {
+                for (o, zk) in row.iter_mut().zip(z.iter()) {
+                    *o = zk[b] * total[b];
+                }
+            }
         }
     }
 
     /// Adds `scale · (onehot(action) − probs) ⊗ (1, x)` to `grad`: the gradient of
-    /// `scale · log π(action | x)`.
+    /// `scale · log π(action | x)`. Compiled once per number of modes the spec may
+    /// ask for (2..=`MAX_MODES`), so the inner loop has a fixed length and unrolls;
+    /// every copy does the same operations in the same order.
     #[inline]
     fn add_log_prob_gradient(&self, x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
-        let w = self.m + 1;
-        let x = &x[..self.m];
-        for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(w)).enumerate() {
-            let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-            let (bias, weights) = row.split_first_mut().expect("a row has a bias");
-            *bias += d;
-            for (gj, xj) in weights.iter_mut().zip(x) {
-                *gj += d * xj;
-            }
+        macro_rules! by_modes {
+            ($($m:literal)*) => {
+                match self.m {
+                    $($m => add_outer::<$m>(x, probs, action, scale, grad),)*
+                    m => unreachable!("{m} modes: the spec allows 2..={MAX_MODES}"),
+                }
+            };
         }
+        by_modes!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
     }
 
     fn step(&mut self, grad: &mut [f64], rate: f64) {
         for (t, g) in self.theta.iter_mut().zip(grad.iter_mut()) {
             *t += rate * *g;
             *g = 0.0;
+        }
+    }
+}
+
+/// `grad += scale · (onehot(action) − probs) ⊗ (1, x)` for `M` modes: each row k gets
+/// `d = scale · (1[k = action] − probs[k])` on its bias, then `d · x_j` on each weight.
+#[inline(always)]
+fn add_outer<const M: usize>(x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
+    let x: &[f64; M] = x[..M].try_into().expect("a symptom has M channels");
+    for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(M + 1)).enumerate() {
+        let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
+        let (bias, weights) = row.split_first_mut().expect("a row has a bias");
+        *bias += d;
+        let weights: &mut [f64; M] = weights.try_into().expect("a row has M weights");
+        for (gj, xj) in weights.iter_mut().zip(x) {
+            *gj += d * xj;
         }
     }
 }
@@ -254,15 +349,18 @@ pub(super) fn fine_tune(
     mut record: impl FnMut(usize, &Policy),
 ) {
     record(0, policy);
-    let mut probs = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut batch = vec![(0, KEEP); p.sft_batch];
+    let mut probs = vec![0.0; p.sft_batch * w];
     let mut grad = vec![0.0; policy.theta.len()];
     for step in 1..=p.sft_steps {
         if !pairs.is_empty() {
-            for _ in 0..p.sft_batch {
-                let (i, target) = pairs[rng.below(pairs.len())];
-                let x = attempts.symptom(i);
-                policy.probabilities(x, &mut probs);
-                policy.add_log_prob_gradient(x, &probs, target, 1.0, &mut grad);
+            for b in batch.iter_mut() {
+                *b = pairs[rng.below(pairs.len())];
+            }
+            policy.probabilities_batch(batch.iter().map(|&(i, _)| attempts.symptom(i)), 1.0, &mut probs);
+            for (&(i, target), pr) in batch.iter().zip(probs.chunks_exact(w)) {
+                policy.add_log_prob_gradient(attempts.symptom(i), pr, target, 1.0, &mut grad);
             }
             policy.step(&mut grad, p.sft_rate / p.sft_batch as f64);
         }
@@ -287,11 +385,12 @@ pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair>
 /// STaR's pairs: the base corrector's sampled corrections of its own attempts that
 /// turned a wrong first attempt right.
 fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
-    let mut probs = vec![0.0; base.actions()];
+    let w = base.actions();
+    let mut all = vec![0.0; own.len() * w];
+    base.probabilities_batch((0..own.len()).map(|i| own.symptom(i)), 1.0, &mut all);
     let mut pairs = Vec::new();
-    for i in 0..own.len() {
-        base.probabilities(own.symptom(i), &mut probs);
-        let action = rng.categorical(&probs);
+    for (i, probs) in all.chunks_exact(w).enumerate() {
+        let action = rng.categorical(probs);
         let right = rng.bernoulli(p_right_after(p, own.error[i], action));
         if own.error[i] != 0 && right {
             pairs.push((i, action));
@@ -304,19 +403,23 @@ fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Ve
 /// The first attempt's reward r1 is the per-problem baseline (it does not depend on the
 /// action, so the gradient stays unbiased), plus a running mean of r2 − r1.
 pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &mut Stream) {
-    let mut probs = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut batch = vec![0; p.rl_batch];
+    let mut probs = vec![0.0; p.rl_batch * w];
     let mut grad = vec![0.0; policy.theta.len()];
     let mut baseline = 0.0;
     for _ in 0..p.rl_steps {
         let mut batch_reward = 0.0;
-        for _ in 0..p.rl_batch {
-            let i = rng.below(pool.len());
+        for i in batch.iter_mut() {
+            *i = rng.below(pool.len());
+        }
+        policy.probabilities_batch(batch.iter().map(|&i| pool.symptom(i)), 1.0, &mut probs);
+        for (&i, probs) in batch.iter().zip(probs.chunks_exact(w)) {
             let x = pool.symptom(i);
-            policy.probabilities(x, &mut probs);
-            let action = rng.categorical(&probs);
+            let action = rng.categorical(probs);
             let r1 = (pool.error[i] == 0) as u8 as f64;
             let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
-            policy.add_log_prob_gradient(x, &probs, action, r2 - r1 - baseline, &mut grad);
+            policy.add_log_prob_gradient(x, probs, action, r2 - r1 - baseline, &mut grad);
             batch_reward += r2 - r1;
         }
         policy.step(&mut grad, p.rl_rate / p.rl_batch as f64);
@@ -349,17 +452,28 @@ impl Deployed {
 /// Deploys `policy` at `deploy_temperature` on `eval`: exact expectations over the
 /// sampled action and the fix outcome of each problem.
 pub(super) fn deploy(p: &Params, policy: &Policy, eval: &Attempts) -> Deployed {
-    let mut probs = vec![0.0; policy.actions()];
-    let mut chosen = vec![0.0; policy.actions()];
+    let w = policy.actions();
+    let mut all = vec![0.0; eval.len() * w];
+    let rows = (0..eval.len()).map(|i| eval.symptom(i));
+    policy.probabilities_batch(rows, p.deploy_temperature, &mut all);
+    let mut chosen = vec![0.0; w];
     let mut d = Deployed::default();
-    for i in 0..eval.len() {
-        policy.probabilities_at(eval.symptom(i), p.deploy_temperature, &mut probs);
-        let error = eval.error[i];
-        let mut after = 0.0;
-        for (a, pa) in probs.iter().enumerate() {
-            chosen[a] += pa;
-            after += pa * p_right_after(p, error, a);
+    let kept_right = p_right_after(p, 0, KEEP);
+    let fixed_right = p_right_after(p, 0, KEEP + 1);
+    for (&error, probs) in eval.error.iter().zip(all.chunks_exact(w)) {
+        for (c, pa) in chosen.iter_mut().zip(probs) {
+            *c += pa;
         }
+        // Σ_a π(a)·P(right | error, a) in order, its zero terms left out (the same sum).
+        let after = if error == 0 {
+            let mut after = probs[KEEP] * kept_right;
+            for pa in &probs[KEEP + 1..] {
+                after += pa * fixed_right;
+            }
+            after
+        } else {
+            probs[error] * p_right_after(p, error, error)
+        };
         if error == 0 {
             d.acc_t1 += 1.0;
             d.c_to_i += 1.0 - after;
@@ -391,20 +505,26 @@ pub(super) fn normalised_entropy(weights: &[f64]) -> f64 {
     h / ops::log(weights.len() as f64)
 }
 
-/// Share of the first `curve_attempts` wrong attempts in `set` that the corrector
-/// turns right at `deploy_temperature` (expected over its action and the fix outcome).
-pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts) -> f64 {
-    let mut probs = vec![0.0; policy.actions()];
-    let (mut fixed, mut wrong) = (0.0, 0usize);
-    for i in 0..set.len() {
-        let e = set.error[i];
-        if e != 0 && wrong < p.curve_attempts {
-            wrong += 1;
-            policy.probabilities_at(set.symptom(i), p.deploy_temperature, &mut probs);
-            fixed += probs[e] * p.fix_success;
-        }
+/// The first `curve_attempts` wrong attempts of `set`: the ones panel (c)'s fix rate
+/// on that set is measured on.
+pub(super) fn curve_set(p: &Params, set: &Attempts) -> Vec<usize> {
+    (0..set.len())
+        .filter(|&i| set.error[i] != 0)
+        .take(p.curve_attempts)
+        .collect()
+}
+
+/// Share of the wrong attempts `wrong` of `set` (from [`curve_set`]) that the corrector
+/// turns right at `deploy_temperature` (expected over its action and the fix outcome);
+/// `probs` is a buffer of at least `wrong.len()` rows.
+pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts, wrong: &[usize], probs: &mut [f64]) -> f64 {
+    let w = policy.actions();
+    policy.probabilities_batch(wrong.iter().map(|&i| set.symptom(i)), p.deploy_temperature, probs);
+    let mut fixed = 0.0;
+    for (&i, pr) in wrong.iter().zip(probs.chunks_exact(w)) {
+        fixed += pr[set.error[i]] * p.fix_success;
     }
-    fixed / wrong.max(1) as f64
+    fixed / wrong.len().max(1) as f64
 }
 
 /// The arms of the main condition, in the order of the panels.
@@ -470,13 +590,21 @@ fn pair_sft(
     let mut pair = base.clone();
     let mut curve = Curve::default();
     let pairs = correction_pairs(traces, keep_pairs);
+    let (offline_set, own_set) = match record {
+        Record::Nothing => (Vec::new(), Vec::new()),
+        Record::Own => (Vec::new(), curve_set(p, eval)),
+        Record::OfflineAndOwn => (curve_set(p, traces), curve_set(p, eval)),
+    };
+    let mut probs = vec![0.0; offline_set.len().max(own_set.len()) * base.actions()];
     let on_record = |step: usize, policy: &Policy| {
         if record != Record::Nothing {
             curve.steps.push(step);
             if record == Record::OfflineAndOwn {
-                curve.offline.push(fix_rate(p, policy, traces));
+                curve
+                    .offline
+                    .push(fix_rate(p, policy, traces, &offline_set, &mut probs));
             }
-            curve.own.push(fix_rate(p, policy, eval));
+            curve.own.push(fix_rate(p, policy, eval, &own_set, &mut probs));
         }
     };
     fine_tune(p, &mut pair, traces, &pairs, rng, on_record);
@@ -531,18 +659,26 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
     online_rl(p, &mut rl, &pool, &mut rep.stream("rl"));
 
     let arms = [&base, &star, &pair, &plus, &own, &plus_own, &rl].map(|policy| deploy(p, policy, &eval));
-    // The sweep's conditions run inside this replicate (one parallel loop for the
-    // whole figure, no barrier between conditions), each on its own named streams.
+    // The sweep shares this replicate's eval set and base corrector; its points at
+    // λ = `lambda` and λ = 0 are the main arms trained there. The others run inside
+    // this replicate (one parallel loop for the whole figure), each on the named
+    // streams of its condition `sweep/<λ>`.
     let sweep = p
         .lambdas
         .iter()
         .map(|&lambda| {
-            let condition = format!("sweep/{lambda}");
-            let at = Replicate {
-                condition: &condition,
-                ..rep
-            };
-            sweep_run(p, lambda, at)
+            if lambda == p.lambda {
+                [arms[PAIR], arms[PLUS]]
+            } else if lambda == 0.0 {
+                [arms[OWN], arms[PLUS_OWN]]
+            } else {
+                let condition = format!("sweep/{lambda}");
+                let at = Replicate {
+                    condition: &condition,
+                    ..rep
+                };
+                sweep_run(p, lambda, &base, &eval, at)
+            }
         })
         .collect();
     MainRun {
@@ -554,15 +690,14 @@ pub(super) fn main_run(p: &Params, rep: Replicate) -> MainRun {
 }
 
 /// Pair-SFT's and Pair-SFT+'s deployed metrics at mismatch `lambda` (one replicate of
-/// `sweep/<λ>`; both are trained on the same traces).
-pub(super) fn sweep_run(p: &Params, lambda: f64, rep: Replicate) -> [Deployed; 2] {
-    let eval = Attempts::own(p, p.eval_problems, &mut rep.stream("eval"));
+/// `sweep/<λ>`; both are trained from the main condition's `base` on the same traces
+/// and deployed on its `eval`).
+pub(super) fn sweep_run(p: &Params, lambda: f64, base: &Policy, eval: &Attempts, rep: Replicate) -> [Deployed; 2] {
     let traces = Attempts::traces(p, lambda, p.traces, &mut rep.stream("traces"));
-    let base = Policy::base(p, &mut rep.stream("base"));
     let none = Record::Nothing;
-    let (pair, _) = pair_sft(p, &base, &traces, &eval, false, none, &mut rep.stream("sft/pair"));
-    let (plus, _) = pair_sft(p, &base, &traces, &eval, true, none, &mut rep.stream("sft/plus"));
-    [deploy(p, &pair, &eval), deploy(p, &plus, &eval)]
+    let (pair, _) = pair_sft(p, base, &traces, eval, false, none, &mut rep.stream("sft/pair"));
+    let (plus, _) = pair_sft(p, base, &traces, eval, true, none, &mut rep.stream("sft/plus"));
+    [deploy(p, &pair, eval), deploy(p, &plus, eval)]
 }
 
 #[cfg(test)]
@@ -607,6 +742,52 @@ mod tests {
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    /// The softmax of one row, the plain scalar recipe `probabilities_batch` must match.
+    fn softmax_row(policy: &Policy, x: &[f64], temperature: f64) -> Vec<f64> {
+        let w = policy.actions();
+        let mut z: Vec<f64> = policy
+            .theta
+            .chunks_exact(w)
+            .map(|row| {
+                let mut z = row[0];
+                for (wj, xj) in row[1..].iter().zip(x) {
+                    z += wj * xj;
+                }
+                z
+            })
+            .collect();
+        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for o in z.iter_mut() {
+            *o = ops::exp_portable((*o - max) / temperature);
+        }
+        let total: f64 = z.iter().sum();
+        z.iter().map(|o| o * (1.0 / total)).collect()
+    }
+
+    #[test]
+    fn batched_softmax_is_the_row_recipe_bit_for_bit() {
+        let p = params();
+        let set = Attempts::own(&p, 45, &mut Stream::new(1, "t", 0, "eval"));
+        let policy = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
+        let w = policy.actions();
+        for n in 0..=set.len() {
+            for temperature in [1.0, 0.1] {
+                // The dispatched path (AVX2 where the processor has it) and the portable one.
+                let mut out = vec![f64::NAN; n * w];
+                policy.probabilities_batch((0..n).map(|i| set.symptom(i)), temperature, &mut out);
+                let mut portable = vec![f64::NAN; n * w];
+                policy.probabilities_batch_portable((0..n).map(|i| set.symptom(i)), temperature, &mut portable);
+                for (i, (row, row_portable)) in out.chunks_exact(w).zip(portable.chunks_exact(w)).enumerate() {
+                    let expected = softmax_row(&policy, set.symptom(i), temperature);
+                    for got in [row, row_portable] {
+                        let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "n {n}, row {i}, T {temperature}: {got:?} vs {expected:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
