@@ -259,7 +259,7 @@ pub fn render_outputs(built: &Built) -> Result<Vec<OutputFile>> {
 /// `macros_of(id)` (figures without macros are skipped).
 pub fn numbers_tex(macros_of: impl Fn(&str) -> Option<Vec<u8>>) -> String {
     let mut out = String::from(
-        "% Numbers for the paper, one macro per claim, regenerated with the figures by `make figures`.\n% Use: \\input{figures/numbers.tex} in the preamble, then e.g. \\ContextAccumulationDropSmall in the text.\n",
+        "% Numbers for the paper, one macro per claim, regenerated with the figures by `make figures`.\n% Use: \\input{figures/numbers.tex} in the preamble, then e.g. \\ContextAccumulationFeedbackSmall in the text.\n",
     );
     for e in experiments() {
         if let Some(bytes) = macros_of(e.id()) {

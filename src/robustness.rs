@@ -35,7 +35,7 @@ pub const FOLDER: &str = "robustness";
 /// `numbers.tex` of the robustness folder: the spread macros of every figure in paper
 /// order, from `files` (just made) or, for figures not rerun, from `out/data/ID.tex`.
 pub fn numbers_tex(out: &std::path::Path, files: &[(std::path::PathBuf, Vec<u8>)]) -> String {
-    let mut text = String::from("% Spread of each claim's number over the seeds of `make robustness`.\n% Use: \\input{figures/robustness/numbers.tex}, then e.g. \\ContextAccumulationDropSmallSpread.\n");
+    let mut text = String::from("% Spread of each claim's number over the seeds of `make robustness`.\n% Use: \\input{figures/robustness/numbers.tex}, then e.g. \\ContextAccumulationFeedbackSmallSpread.\n");
     for e in pipeline::experiments() {
         let path = out.join(format!("data/{}.tex", e.id()));
         let bytes = files

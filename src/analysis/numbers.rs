@@ -1,6 +1,6 @@
 //! Numbers for the paper: one LaTeX macro per claim, holding the number the claim is
-//! about, so the prose never goes stale. `\ContextAccumulationDropSmall` is the value
-//! of claim `drop_small` of figure `context_accumulation`: the mean of its row `a`, or
+//! about, so the prose never goes stale. `\ContextAccumulationFeedbackSmall` is the value
+//! of claim `feedback_small` of figure `context_accumulation`: the mean of its row `a`, or
 //! `a − b` for checks that compare two rows.
 //!
 //! Each macro typesets in text and in math: its value is wrapped in `\ensuremath`, so
