@@ -6,38 +6,10 @@
 //! Spec variants are made at test time from the committed `specs/ID.toml` text, so the
 //! tests follow the models as they change.
 
+mod common;
+
+use common::{mismatch, scratch, stderr, stdout, FIGURES as IDS};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn mismatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mismatch"))
-        .args(args)
-        .output()
-        .expect("run mismatch")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mismatch-claims-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-const IDS: [&str; 5] = [
-    "offline_correction",
-    "context_accumulation",
-    "proxy_reward",
-    "calibration",
-    "self_improvement",
-];
 
 fn spec_text(id: &str) -> String {
     std::fs::read_to_string(format!("specs/{id}.toml")).unwrap()

@@ -1,26 +1,11 @@
 //! The command line as a user meets it: exit codes, one clear message per bad input,
 //! outputs untouched by a failed run, and the analysis' independence of polars' threads.
 
+mod common;
+
+use common::{copy_tree, mismatch, scratch, stderr, tree};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn mismatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mismatch"))
-        .args(args)
-        .output()
-        .expect("run mismatch")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mismatch-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::process::Command;
 
 /// The expectation a bad spec states about itself: `# expect: <text in the error>`.
 fn expectation(path: &Path) -> String {
@@ -234,23 +219,10 @@ fn the_streaming_engine_is_refused() {
     assert!(stderr(&out).contains("POLARS_FORCE_STREAMING"));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
     let dir = scratch("verify");
-    copy_dir(Path::new("figures"), &dir);
+    copy_tree(Path::new("figures"), &dir);
     let ok = mismatch(&["verify", "--figures", dir.to_str().unwrap()]);
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
 
@@ -287,21 +259,7 @@ fn verify_passes_on_the_committed_figures_and_names_a_tampered_file() {
 
 /// Every file under `dir`, relative to it, sorted.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(
-                files_under(&path)
-                    .into_iter()
-                    .map(|p| Path::new(path.file_name().unwrap()).join(p)),
-            );
-        } else {
-            out.push(PathBuf::from(path.file_name().unwrap()));
-        }
-    }
-    out.sort();
-    out
+    tree(dir).into_iter().map(|(path, _)| PathBuf::from(path)).collect()
 }
 
 #[test]

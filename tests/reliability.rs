@@ -7,40 +7,17 @@
 //! The runs use `--set replicates=R` (or scratch specs with few replicates) and change
 //! only header keys (`seed`, `replicates`), so the tests do not depend on any model.
 
+mod common;
+
+use common::{bin, mismatch, scratch, stderr, FIGURES};
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The figures, and the one the write-phase tests build (any would do).
-const FIGURES: [&str; 5] = [
-    "offline_correction",
-    "context_accumulation",
-    "proxy_reward",
-    "calibration",
-    "self_improvement",
-];
 const FIGURE: &str = "self_improvement";
 const FEW: &str = "replicates=4";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mismatch"))
-}
-
-fn mismatch(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run mismatch")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mismatch-rel-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.canonicalize().unwrap()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

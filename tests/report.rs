@@ -5,55 +5,17 @@
 //! width). Outside CI the browser test skips, saying so, when Chromium is missing; with
 //! CI=true it fails (`.ci/run` installs Debian's `chromium`).
 
+mod common;
+
+use common::{copy_tree, mismatch, scratch, tree, FIGURES};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const FIGURES: [&str; 5] = [
-    "offline_correction",
-    "context_accumulation",
-    "proxy_reward",
-    "calibration",
-    "self_improvement",
-];
-
-fn mismatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mismatch"))
-        .args(args)
-        .output()
-        .expect("run mismatch")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Builds the report of the committed figures into `out`.
 fn report(out: &Path) {
     let o = mismatch(&["report", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// Every file under `dir`, relative, sorted, with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The values of every `attr="…"` in the page.
@@ -117,14 +79,6 @@ fn tamper_png(path: &Path) {
     writer.write_image_data(&buf[..info.buffer_size()]).unwrap();
     writer.finish().unwrap();
     std::fs::write(path, out).unwrap();
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, bytes) in tree(from) {
-        let path = to.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
 }
 
 #[test]
