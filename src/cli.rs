@@ -846,13 +846,16 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
     files.push((dir.join(output::NUMBERS), numbers.into_bytes()));
     let mut bad = 0;
     for (path, bytes) in &files {
-        let verdict = match std::fs::read(path) {
-            Ok(found) if found == *bytes => "ok",
-            Ok(_) => "differs",
-            Err(_) => "missing",
+        let (verdict, how) = match std::fs::read(path) {
+            Ok(found) if found == *bytes => ("ok", None),
+            Ok(found) => ("differs", Some(verify::describe(&path.to_string_lossy(), &found, bytes))),
+            Err(_) => ("missing", None),
         };
         bad += usize::from(verdict != "ok");
         say(&format!("{verdict:<9} {}", path.display()))?;
+        if let Some(how) = how {
+            say(&format!("          {how}"))?;
+        }
     }
     if bad == 0 {
         say(&format!(
