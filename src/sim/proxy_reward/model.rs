@@ -158,17 +158,37 @@ impl HeldOut {
         self.drawn.problems()
     }
 
-    /// Probabilities of the right answer and of the template on problem `i` under `s`,
-    /// with `exp_b = exp(s.template_bias)`.
+    /// Calls `f(i, P(right), P(template))` for every problem `i` in order under `s`.
+    /// The right answers' `exp`s are taken a block at a time, as `ops::exp_batch`.
     #[inline]
-    fn rates(&self, i: usize, s: Shared, exp_b: f64) -> (f64, f64) {
-        let right = ops::exp(self.drawn.row(i)[0] + s.skill * self.drawn.transfer[i]);
-        let template = self.template[i] * exp_b;
-        let total = right + self.wrong[i] + template;
-        if total > TINY && total < HUGE {
-            return (right / total, template / total);
+    fn for_each_rate(&self, s: Shared, mut f: impl FnMut(usize, f64, f64)) {
+        const BLOCK: usize = 64;
+        let exp_b = ops::exp(s.template_bias);
+        let (k, n) = (self.drawn.k, self.problems());
+        let mut right = [0.0; BLOCK];
+        for i0 in (0..n).step_by(BLOCK) {
+            let len = BLOCK.min(n - i0);
+            let right = &mut right[..len];
+            let theta = self.drawn.theta[i0 * k..].iter().step_by(k);
+            for ((r, t), x) in right.iter_mut().zip(theta).zip(&self.drawn.transfer[i0..]) {
+                *r = t + s.skill * x;
+            }
+            for r in right.iter_mut() {
+                ops::tally(ops::Op::ExpBatch);
+                *r = ops::exp_portable(*r);
+            }
+            for (j, &right) in right.iter().enumerate() {
+                let i = i0 + j;
+                let template = self.template[i] * exp_b;
+                let total = right + self.wrong[i] + template;
+                if total > TINY && total < HUGE {
+                    f(i, right / total, template / total);
+                } else {
+                    let (r, t) = self.rates_direct(i, s);
+                    f(i, r, t);
+                }
+            }
         }
-        self.rates_direct(i, s)
     }
 
     #[cold]
@@ -187,13 +207,11 @@ impl HeldOut {
     /// Exact mean probability of the right answer and of the template over the
     /// problems under the shared parameters `s`.
     pub fn exact_rates(&self, s: Shared) -> (f64, f64) {
-        let exp_b = ops::exp(s.template_bias);
         let (mut right, mut template) = (0.0, 0.0);
-        for i in 0..self.problems() {
-            let (r, t) = self.rates(i, s, exp_b);
+        self.for_each_rate(s, |_, r, t| {
             right += r;
             template += t;
-        }
+        });
         let n = self.problems() as f64;
         (right / n, template / n)
     }
@@ -202,14 +220,14 @@ impl HeldOut {
     /// sample `g` of problem `i` is right if its 32-bit uniform is below
     /// `P(right)·2³²`.
     pub fn sampled_accuracy(&self, s: Shared, draws: usize, rng: &mut Stream, uniforms: &mut Vec<u32>) -> f64 {
-        let exp_b = ops::exp(s.template_bias);
         uniforms.resize(self.problems() * draws, 0);
         fill_uniforms(rng, uniforms);
         let mut right = 0u64;
-        for (i, u) in uniforms.chunks_exact(draws).enumerate() {
-            let threshold = threshold(self.rates(i, s, exp_b).0);
+        self.for_each_rate(s, |i, r, _| {
+            let threshold = threshold(r);
+            let u = &uniforms[i * draws..(i + 1) * draws];
             right += u.iter().map(|&u| u64::from(u < threshold)).sum::<u64>();
-        }
+        });
         right as f64 / (self.problems() * draws) as f64
     }
 }
@@ -362,7 +380,7 @@ impl Policy {
     /// first if they are out of range).
     fn weights(&self, i: usize, x: f64, weights: &mut [f64]) {
         let (k, n) = (self.k, self.n);
-        weights[0] = ops::exp(self.right_exponent(i, x));
+        weights[0] = right_weight(self.right_exponent(i, x));
         for (a, w) in weights[..k].iter_mut().enumerate().skip(1) {
             *w = self.cache[a * n + i];
         }
@@ -382,6 +400,15 @@ impl Policy {
             *e *= f;
         }
     }
+}
+
+/// `exp` of the right answer's exponent `ℓ_i,0`: the portable exp of `ops::exp_batch`
+/// (within 2 ulp of libm), the same function wherever the right answer's weight is
+/// needed, so the batched step and the scalar paths agree bit for bit.
+#[inline(always)]
+fn right_weight(exponent: f64) -> f64 {
+    ops::tally(ops::Op::ExpBatch);
+    ops::exp_portable(exponent)
 }
 
 /// The step of a per-problem logit, `j·(lr_problem/G²)`, and its `exp`, for every
@@ -562,9 +589,14 @@ unsafe fn step_rows_avx2(
 fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln_k: f64, sums: &mut StepSums) {
     let (k, n, g) = (policy.k, policy.n, input.g);
     let x = &input.transfer[..n];
-    // The right answer's weight: the one `exp` per problem and step.
+    // The right answer's weight: the one `exp` per problem and step, as
+    // `ops::exp_batch` (inlined here so that the AVX2 copy vectorises it too).
     for (i, r) in s.right.iter_mut().enumerate() {
-        *r = ops::exp(policy.right_exponent(i, x[i]));
+        *r = policy.right_exponent(i, x[i]);
+    }
+    for r in s.right.iter_mut() {
+        ops::tally(ops::Op::ExpBatch);
+        *r = ops::exp_portable(*r);
     }
     // Cumulative weights; a total out of [2⁻⁵⁰⁰, 2⁵⁰⁰] rebases its problem first.
     loop {
@@ -585,7 +617,7 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
             let t = s.cum[(k - 1) * n + i];
             if !(t > TINY && t < HUGE) {
                 policy.rebase(i, x);
-                s.right[i] = ops::exp(policy.right_exponent(i, x));
+                s.right[i] = right_weight(policy.right_exponent(i, x));
             }
         }
     }
