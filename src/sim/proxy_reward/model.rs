@@ -447,16 +447,52 @@ impl Steps {
     }
 }
 
-/// Problems whose sample counts `step_rows` accumulates together.
-const CHUNK: usize = 8;
+/// Problems whose sample counts `step_rows` accumulates together (two AVX2 vectors of
+/// `i32`); the rows of the counting pass are padded to a multiple of it.
+const CHUNK: usize = 16;
+
+/// `n` rounded up to a whole number of chunks.
+fn padded(n: usize) -> usize {
+    n.div_ceil(CHUNK) * CHUNK
+}
+
+/// The largest 32-bit uniform, `2³² − 1`.
+const MAX_U32: f64 = 4_294_967_295.0;
+
+/// A 32-bit uniform `u` as the `i32` `u − 2³¹` (flipping the top bit): the signed
+/// order of these is the unsigned order of the uniforms.
+#[inline(always)]
+fn biased(u: u32) -> i32 {
+    (u ^ 0x8000_0000) as i32
+}
+
+/// The step's `G` rows of `n` sample uniforms (`uniforms[gi·n + i]`), biased, in the
+/// layout of the counting pass: per chunk of `CHUNK` problems, `G` rows of `CHUNK`
+/// (`out[(i/CHUNK)·G·CHUNK + gi·CHUNK + i%CHUNK]`; the padding lanes are 0).
+fn layout_samples(uniforms: &[u32], n: usize, g: usize, out: &mut [i32]) {
+    out.fill(0);
+    for (gi, row) in uniforms[..n * g].chunks_exact(n).enumerate() {
+        for (c, u) in row.chunks(CHUNK).enumerate() {
+            let start = c * g * CHUNK + gi * CHUNK;
+            for (o, &u) in out[start..start + u.len()].iter_mut().zip(u) {
+                *o = biased(u);
+            }
+        }
+    }
+}
 
 /// Per-step scratch of `step_rows`, answer-major like the policy (`[a·n + i]`).
 struct Scratch {
     right: Vec<f64>,
+    wl: Vec<f64>,
     scale: Vec<f64>,
     cum: Vec<f64>,
-    threshold: Vec<f64>,
-    below: Vec<i64>,
+    /// Rows of `padded(n)`: `⌈cum_a·2³²/total⌉` clamped to `2³² − 1`, biased as the
+    /// uniforms; `G` where that threshold exceeds `2³² − 1` (every uniform is below
+    /// it), else 0; and how many of a problem's uniforms fall below it.
+    threshold: Vec<i32>,
+    full: Vec<i32>,
+    below: Vec<i32>,
     counts: Vec<i32>,
     top: Vec<i32>,
     tied: Vec<u32>,
@@ -472,10 +508,12 @@ impl Scratch {
     fn new(k: usize, n: usize) -> Self {
         Scratch {
             right: vec![0.0; n],
+            wl: vec![0.0; n],
             scale: vec![0.0; n],
             cum: vec![0.0; k * n],
-            threshold: vec![0.0; k * n],
-            below: vec![0; k * n],
+            threshold: vec![0; k * padded(n)],
+            full: vec![0; k * padded(n)],
+            below: vec![0; k * padded(n)],
             counts: vec![0; k * n],
             top: vec![0; n],
             tied: vec![0; n],
@@ -498,8 +536,8 @@ struct StepInput<'a> {
     /// The problems' reach `x_i`.
     transfer: &'a [f64],
     labels: &'a [usize],
-    /// `G` rows of `n` sample uniforms, as `f64` (exact).
-    samples: &'a [f64],
+    /// The `G·n` sample uniforms as `layout_samples` lays them out.
+    samples: &'a [i32],
     /// `n` tie-break uniforms.
     ties: &'a [u32],
     steps: &'a Steps,
@@ -526,7 +564,7 @@ fn step_rows(policy: &mut Policy, input: &StepInput, scratch: &mut Scratch, ln_k
         unsafe { step_rows_avx2(policy, input, scratch, ln_k, sums) };
         return;
     }
-    step_rows_generic(policy, input, scratch, ln_k, sums);
+    step_rows_generic::<false>(policy, input, scratch, ln_k, sums);
 }
 
 /// Tests can force the portable path, to compare it with the AVX2 one.
@@ -549,7 +587,8 @@ fn generic_only() -> bool {
 #[cfg(test)]
 pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
     let (k, n) = (policy.k, policy.n);
-    let samples: Vec<f64> = uniforms[..n * g].iter().map(|&u| f64::from(u)).collect();
+    let mut samples = vec![0; padded(n) * g];
+    layout_samples(uniforms, n, g, &mut samples);
     let steps = Steps::new_for(g, 0.1);
     let input = StepInput {
         arm: Arm::SelfConsistency,
@@ -579,14 +618,20 @@ unsafe fn step_rows_avx2(
     ln_k: f64,
     sums: &mut StepSums,
 ) {
-    step_rows_generic(policy, input, scratch, ln_k, sums);
+    step_rows_generic::<true>(policy, input, scratch, ln_k, sums);
 }
 
 /// The step as passes over whole rows (one answer of every problem), each a simple
 /// loop the compiler vectorises: weights, `G` samples per problem, plurality, tallies,
 /// metrics on record steps, and the REINFORCE update.
 #[inline(always)]
-fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln_k: f64, sums: &mut StepSums) {
+fn step_rows_generic<const AVX2: bool>(
+    policy: &mut Policy,
+    input: &StepInput,
+    s: &mut Scratch,
+    ln_k: f64,
+    sums: &mut StepSums,
+) {
     let (k, n, g) = (policy.k, policy.n, input.g);
     let x = &input.transfer[..n];
     // The right answer's weight: the one `exp` per problem and step, as
@@ -622,53 +667,50 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
         }
     }
     // Thresholds `cum_a·2³²/total` of answers 0..k−1, and below_a: how many of a
-    // problem's G uniforms fall under answer a's threshold.
+    // problem's G uniforms fall under answer a's threshold. In integers: for a whole
+    // `u` and `t ≥ 0`, `u < t` exactly when `u < ⌈t⌉`; a threshold above 2³² − 1 has
+    // every uniform below it (`full`). So the counts are those of the `f64` comparison.
+    let np = padded(n);
     {
         let (cum, total) = s.cum.split_at(n * (k - 1));
         for (scale, total) in s.scale.iter_mut().zip(total) {
             *scale = 4_294_967_296.0 / total;
         }
         for a in 0..k - 1 {
-            let row = &mut s.threshold[a * n..(a + 1) * n];
-            for ((t, c), scale) in row.iter_mut().zip(&cum[a * n..]).zip(&s.scale) {
-                *t = c * scale;
+            let row = s.threshold[a * np..(a + 1) * np].iter_mut().zip(&mut s.full[a * np..(a + 1) * np]);
+            for ((t, f), (c, scale)) in row.zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
+                let x = c * scale;
+                *f = if x > MAX_U32 { g as i32 } else { 0 };
+                // A whole number in [0, 2³² − 1] minus 2³¹ (exact), to an `i32` by
+                // adding 1.5·2⁵² (exact: it lands in the low bits of the significand).
+                let biased = x.ceil().min(MAX_U32) - 2_147_483_648.0;
+                *t = (biased + 6_755_399_441_055_744.0).to_bits() as i32;
             }
         }
     }
     // In chunks of CHUNK problems, so that the counts stay in registers over the G
-    // uniforms.
-    let whole = n - n % CHUNK;
+    // uniforms (padding lanes count too, and are never read).
     for a in 0..k - 1 {
-        let below = &mut s.below[a * n..(a + 1) * n];
-        let threshold = &s.threshold[a * n..(a + 1) * n];
-        for i0 in (0..whole).step_by(CHUNK) {
-            let t: &[f64; CHUNK] = threshold[i0..i0 + CHUNK].try_into().expect("chunk");
-            let mut count = [0i64; CHUNK];
-            for gi in 0..g {
-                let u: &[f64; CHUNK] = input.samples[gi * n + i0..gi * n + i0 + CHUNK]
-                    .try_into()
-                    .expect("chunk");
-                for l in 0..CHUNK {
-                    count[l] += i64::from(u[l] < t[l]);
-                }
-            }
-            below[i0..i0 + CHUNK].copy_from_slice(&count);
+        let rows = s.threshold[a * np..(a + 1) * np]
+            .chunks_exact(CHUNK)
+            .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK))
+            .zip(input.samples.chunks_exact(g * CHUNK));
+        for ((t, b), u) in rows {
+            let t: &[i32; CHUNK] = t.try_into().expect("chunk");
+            b.copy_from_slice(&count_below::<AVX2>(t, u));
         }
-        for i in whole..n {
-            below[i] = (0..g)
-                .map(|gi| i64::from(input.samples[gi * n + i] < threshold[i]))
-                .sum();
+        let full = &s.full[a * np..(a + 1) * np];
+        for (b, f) in s.below[a * np..(a + 1) * np].iter_mut().zip(full) {
+            *b = (*b).max(*f);
         }
     }
-    s.below[(k - 1) * n..k * n].fill(g as i64);
-    for (c, b) in s.counts[..n].iter_mut().zip(&s.below) {
-        *c = *b as i32;
-    }
+    s.below[(k - 1) * np..k * np].fill(g as i32);
+    s.counts[..n].copy_from_slice(&s.below[..n]);
     for a in 1..k {
-        let (lower, upper) = s.below.split_at(a * n);
+        let (lower, upper) = s.below.split_at(a * np);
         let row = &mut s.counts[a * n..(a + 1) * n];
-        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * n..]) {
-            *c = (b - p) as i32;
+        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * np..]) {
+            *c = b - p;
         }
     }
     // Plurality: the nth of the tied top answers, nth from the tie uniform.
@@ -709,18 +751,27 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
         let t = k - 1;
         let (theta, cache, r) = (&policy.theta, &policy.cache, &policy.reference);
         let shared = policy.shared;
+        // H = −Σ π ln π = ln total − Σ_a w_a ℓ_a / total, with ℓ_a = ln w_a known;
+        // Σ_a w_a ℓ_a summed answer by answer (a row at a time), in the same order.
+        let wl = &mut s.wl;
+        let first = s.right.iter().zip(&theta[..n]).zip(r).zip(x);
+        for (w, (((right, th), r), x)) in wl.iter_mut().zip(first) {
+            *w = right * (th - r + shared.skill * x);
+        }
+        for a in 1..k {
+            let row = cache[a * n..(a + 1) * n].iter().zip(&theta[a * n..(a + 1) * n]).zip(r);
+            for (w, ((c, th), r)) in wl.iter_mut().zip(row) {
+                *w += c * (th - r);
+            }
+        }
+        for (w, c) in wl.iter_mut().zip(&cache[t * n..(t + 1) * n]) {
+            *w += c * shared.template_bias;
+        }
         for i in 0..n {
             let total = s.cum[t * n + i];
-            let right = s.right[i];
-            // H = −Σ π ln π = ln total − Σ_a w_a ℓ_a / total, with ℓ_a = ln w_a known.
-            let mut wl = right * (theta[i] - r[i] + shared.skill * x[i]);
-            for a in 1..k {
-                wl += cache[a * n + i] * (theta[a * n + i] - r[i]);
-            }
-            wl += cache[t * n + i] * shared.template_bias;
-            sums.accuracy += right / total;
+            sums.accuracy += s.right[i] / total;
             sums.template += cache[t * n + i] / total;
-            sums.entropy += (ops::log(total) - wl / total) / ln_k;
+            sums.entropy += (ops::log(total) - wl[i] / total) / ln_k;
         }
     }
     if input.train {
@@ -752,12 +803,7 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
                 *t += steps.step(*j);
             }
             if a > 0 {
-                let (factor, offset) = (&steps.factor[..], steps.offset);
-                let last = factor.len() - 1;
-                for (e, j) in policy.cache[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
-                    // (The index is clamped so that the compiler sees no panic.)
-                    *e *= factor[((j + offset) as usize).min(last)];
-                }
+                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], &s.j, steps);
             }
             if a == 0 {
                 for (j, x) in s.j.iter().zip(x) {
@@ -769,6 +815,100 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
             }
         }
     }
+}
+
+/// Per lane `l` of a chunk, how many of the rows of `CHUNK` uniforms in `u` have
+/// `u[l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as two
+/// vectors of eight lanes: the same integer comparisons, so the same counts.
+#[inline(always)]
+fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32]) -> [i32; CHUNK] {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+        return unsafe { count_below_avx2(t, u) };
+    }
+    let mut count = [0i32; CHUNK];
+    for u in u.chunks_exact(CHUNK) {
+        for ((c, u), t) in count.iter_mut().zip(u).zip(t) {
+            *c += i32::from(u < t);
+        }
+    }
+    count
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32]) -> [i32; CHUNK] {
+    use std::arch::x86_64::*;
+    const _: () = assert!(CHUNK == 16);
+    let mut count = [0i32; CHUNK];
+    // SAFETY: every load and store is of 8 `i32`s inside a slice of at least 16.
+    unsafe {
+        let (t0, t1) = (
+            _mm256_loadu_si256(t.as_ptr().cast()),
+            _mm256_loadu_si256(t[8..].as_ptr().cast()),
+        );
+        let (mut c0, mut c1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for u in u.chunks_exact(CHUNK) {
+            let u0 = _mm256_loadu_si256(u.as_ptr().cast());
+            let u1 = _mm256_loadu_si256(u[8..].as_ptr().cast());
+            // t > u: all ones (−1) where u < t; subtracting it counts one.
+            c0 = _mm256_sub_epi32(c0, _mm256_cmpgt_epi32(t0, u0));
+            c1 = _mm256_sub_epi32(c1, _mm256_cmpgt_epi32(t1, u1));
+        }
+        _mm256_storeu_si256(count.as_mut_ptr().cast(), c0);
+        _mm256_storeu_si256(count[8..].as_mut_ptr().cast(), c1);
+    }
+    count
+}
+
+/// Multiplies each cached weight `cache[i]` by `exp` of its logit's step, the table
+/// entry `steps.factor[j[i] + offset]`. With `AVX2` (only from `step_rows_avx2`) four
+/// entries at a time by a gather: the same table entries and the same IEEE products,
+/// so the same bits.
+#[inline(always)]
+fn apply_factors<const AVX2: bool>(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+        unsafe { apply_factors_avx2(cache, j, steps) };
+        return;
+    }
+    apply_factors_scalar(cache, j, steps);
+}
+
+#[inline(always)]
+fn apply_factors_scalar(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    let (factor, offset) = (&steps.factor[..], steps.offset);
+    let last = factor.len() - 1;
+    for (e, j) in cache.iter_mut().zip(j) {
+        // (The index is clamped so that the compiler sees no panic.)
+        *e *= factor[((j + offset).max(0) as usize).min(last)];
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_factors_avx2(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    use std::arch::x86_64::*;
+    let factor = &steps.factor[..];
+    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
+    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
+    let offset = _mm_set1_epi32(steps.offset);
+    let n = cache.len().min(j.len());
+    let whole = n - n % 4;
+    let (cache, j) = (&mut cache[..n], &j[..n]);
+    for (e, j) in cache[..whole].chunks_exact_mut(4).zip(j[..whole].chunks_exact(4)) {
+        // SAFETY: `e` and `j` are 4 elements long; every index is within `factor`.
+        unsafe {
+            let index = _mm_loadu_si128(j.as_ptr().cast());
+            let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(index, offset), low), high);
+            let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
+            let v = _mm256_loadu_pd(e.as_ptr());
+            _mm256_storeu_pd(e.as_mut_ptr(), _mm256_mul_pd(v, f));
+        }
+    }
+    apply_factors_scalar(&mut cache[whole..], &j[whole..], steps);
 }
 
 /// REINFORCE with the group-mean baseline: the reward depends on the answer only, so
@@ -914,7 +1054,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let mut scratch = Scratch::new(k, n);
     // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
     let mut uniforms = vec![0u32; n * (g + 1)];
-    let mut samples = vec![0.0; n * g];
+    let mut samples = vec![0; padded(n) * g];
     let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
@@ -948,9 +1088,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
         fill_uniforms(&mut rng, &mut uniforms);
-        for (s, &u) in samples.iter_mut().zip(&uniforms) {
-            *s = f64::from(u);
-        }
+        layout_samples(&uniforms, n, g, &mut samples);
         let input = StepInput {
             arm,
             record,
