@@ -241,15 +241,7 @@ fn threshold(x: f64) -> u32 {
 /// Fills `out` with 32-bit uniforms: each `u64` of the stream gives two, its low half
 /// first (a last odd one uses a whole draw).
 pub fn fill_uniforms(rng: &mut Stream, out: &mut [u32]) {
-    let mut pairs = out.chunks_exact_mut(2);
-    for pair in &mut pairs {
-        let x = rng.next_u64();
-        pair[0] = x as u32;
-        pair[1] = (x >> 32) as u32;
-    }
-    if let [last] = pairs.into_remainder() {
-        *last = rng.next_u64() as u32;
-    }
+    rng.fill_u32(out);
 }
 
 /// Counts per answer of one draw per uniform in `uniforms` from unnormalised `weights`,
@@ -466,18 +458,12 @@ fn biased(u: u32) -> i32 {
     (u ^ 0x8000_0000) as i32
 }
 
-/// The step's `G` rows of `n` sample uniforms (`uniforms[gi·n + i]`), biased, in the
-/// layout of the counting pass: per chunk of `CHUNK` problems, `G` rows of `CHUNK`
-/// (`out[(i/CHUNK)·G·CHUNK + gi·CHUNK + i%CHUNK]`; the padding lanes are 0).
-fn layout_samples(uniforms: &[u32], n: usize, g: usize, out: &mut [i32]) {
-    out.fill(0);
-    for (gi, row) in uniforms[..n * g].chunks_exact(n).enumerate() {
-        for (c, u) in row.chunks(CHUNK).enumerate() {
-            let start = c * g * CHUNK + gi * CHUNK;
-            for (o, &u) in out[start..start + u.len()].iter_mut().zip(u) {
-                *o = biased(u);
-            }
-        }
+/// The step's `G` rows of `n` sample uniforms, biased, into `out[..G·n]`; `out` has
+/// `CHUNK` more elements, so that the counting pass may read a whole chunk past the
+/// last problem (those lanes are never used).
+fn bias_samples(uniforms: &[u32], out: &mut [i32]) {
+    for (o, &u) in out.iter_mut().zip(uniforms) {
+        *o = biased(u);
     }
 }
 
@@ -536,7 +522,7 @@ struct StepInput<'a> {
     /// The problems' reach `x_i`.
     transfer: &'a [f64],
     labels: &'a [usize],
-    /// The `G·n` sample uniforms as `layout_samples` lays them out.
+    /// The `G` rows of `n` sample uniforms, biased (`bias_samples`).
     samples: &'a [i32],
     /// `n` tie-break uniforms.
     ties: &'a [u32],
@@ -587,8 +573,8 @@ fn generic_only() -> bool {
 #[cfg(test)]
 pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
     let (k, n) = (policy.k, policy.n);
-    let mut samples = vec![0; padded(n) * g];
-    layout_samples(uniforms, n, g, &mut samples);
+    let mut samples = vec![0; n * g + CHUNK];
+    bias_samples(&uniforms[..n * g], &mut samples);
     let steps = Steps::new_for(g, 0.1);
     let input = StepInput {
         arm: Arm::SelfConsistency,
@@ -677,7 +663,9 @@ fn step_rows_generic<const AVX2: bool>(
             *scale = 4_294_967_296.0 / total;
         }
         for a in 0..k - 1 {
-            let row = s.threshold[a * np..(a + 1) * np].iter_mut().zip(&mut s.full[a * np..(a + 1) * np]);
+            let row = s.threshold[a * np..(a + 1) * np]
+                .iter_mut()
+                .zip(&mut s.full[a * np..(a + 1) * np]);
             for ((t, f), (c, scale)) in row.zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
                 let x = c * scale;
                 *f = if x > MAX_U32 { g as i32 } else { 0 };
@@ -693,11 +681,10 @@ fn step_rows_generic<const AVX2: bool>(
     for a in 0..k - 1 {
         let rows = s.threshold[a * np..(a + 1) * np]
             .chunks_exact(CHUNK)
-            .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK))
-            .zip(input.samples.chunks_exact(g * CHUNK));
-        for ((t, b), u) in rows {
+            .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK));
+        for (c, (t, b)) in rows.enumerate() {
             let t: &[i32; CHUNK] = t.try_into().expect("chunk");
-            b.copy_from_slice(&count_below::<AVX2>(t, u));
+            b.copy_from_slice(&count_below::<AVX2>(t, &input.samples[c * CHUNK..], n, g));
         }
         let full = &s.full[a * np..(a + 1) * np];
         for (b, f) in s.below[a * np..(a + 1) * np].iter_mut().zip(full) {
@@ -817,18 +804,21 @@ fn step_rows_generic<const AVX2: bool>(
     }
 }
 
-/// Per lane `l` of a chunk, how many of the rows of `CHUNK` uniforms in `u` have
-/// `u[l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as two
-/// vectors of eight lanes: the same integer comparisons, so the same counts.
+/// Per lane `l` of a chunk, how many of the `g` rows `u[gi·n..gi·n + CHUNK]` have
+/// `u[gi·n + l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as
+/// two vectors of eight lanes: the same integer comparisons, so the same counts.
 #[inline(always)]
-fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32]) -> [i32; CHUNK] {
+fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+    assert!(g >= 1 && u.len() >= (g - 1) * n + CHUNK, "rows of the chunk");
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
-        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
-        return unsafe { count_below_avx2(t, u) };
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has
+        // it; the rows are inside `u` (asserted above).
+        return unsafe { count_below_avx2(t, u, n, g) };
     }
     let mut count = [0i32; CHUNK];
-    for u in u.chunks_exact(CHUNK) {
+    for gi in 0..g {
+        let u = &u[gi * n..gi * n + CHUNK];
         for ((c, u), t) in count.iter_mut().zip(u).zip(t) {
             *c += i32::from(u < t);
         }
@@ -838,20 +828,22 @@ fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32]) -> [i32; CHUNK] {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32]) -> [i32; CHUNK] {
+unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
     use std::arch::x86_64::*;
     const _: () = assert!(CHUNK == 16);
     let mut count = [0i32; CHUNK];
-    // SAFETY: every load and store is of 8 `i32`s inside a slice of at least 16.
+    // SAFETY: every load and store is of 8 `i32`s inside `t`, `count`, or a row of
+    // `CHUNK` inside `u` (the caller checked `u.len() ≥ (g − 1)·n + CHUNK`).
     unsafe {
         let (t0, t1) = (
             _mm256_loadu_si256(t.as_ptr().cast()),
             _mm256_loadu_si256(t[8..].as_ptr().cast()),
         );
         let (mut c0, mut c1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for u in u.chunks_exact(CHUNK) {
-            let u0 = _mm256_loadu_si256(u.as_ptr().cast());
-            let u1 = _mm256_loadu_si256(u[8..].as_ptr().cast());
+        for gi in 0..g {
+            let row = u.as_ptr().add(gi * n);
+            let u0 = _mm256_loadu_si256(row.cast());
+            let u1 = _mm256_loadu_si256(row.add(8).cast());
             // t > u: all ones (−1) where u < t; subtracting it counts one.
             c0 = _mm256_sub_epi32(c0, _mm256_cmpgt_epi32(t0, u0));
             c1 = _mm256_sub_epi32(c1, _mm256_cmpgt_epi32(t1, u1));
@@ -1054,7 +1046,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let mut scratch = Scratch::new(k, n);
     // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
     let mut uniforms = vec![0u32; n * (g + 1)];
-    let mut samples = vec![0; padded(n) * g];
+    let mut samples = vec![0; n * g + CHUNK];
     let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
@@ -1088,7 +1080,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
         fill_uniforms(&mut rng, &mut uniforms);
-        layout_samples(&uniforms, n, g, &mut samples);
+        bias_samples(&uniforms[..n * g], &mut samples);
         let input = StepInput {
             arm,
             record,
