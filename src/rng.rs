@@ -106,6 +106,31 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Fills `out` with raw 32-bit words: exactly what `out.len().div_ceil(2)` calls of
+    /// [`next_u64`](Self::next_u64) give, each split into its low half then its high
+    /// half (a last odd one takes the low half of a whole draw, and the stream moves
+    /// past the whole draw), but copied from the generator's blocks in bulk.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        #[cfg(feature = "count-ops")]
+        for _ in 0..out.len().div_ceil(2) {
+            ops::tally(ops::Op::Draw);
+        }
+        let mut bytes = [0u8; 256];
+        for chunk in out.chunks_mut(64) {
+            let bytes = &mut bytes[..4 * chunk.len()];
+            self.0.fill_bytes(bytes);
+            for (o, b) in chunk.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        if out.len() % 2 == 1 {
+            // The high half of the last draw, unused.
+            self.0.next_u32();
+        }
+    }
+}
+
 /// The decimal digits of `n` (what `n.to_string()` gives), written into `buffer`
 /// without allocating: streams are made by the ten thousand.
 fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
@@ -165,6 +190,31 @@ mod tests {
             assert_eq!(hi, (bits >> 32) as f64 / 4_294_967_296.0);
             assert_eq!(lo, (bits as u32) as f64 / 4_294_967_296.0);
             assert!((0.0..1.0).contains(&hi) && (0.0..1.0).contains(&lo));
+        }
+    }
+
+    #[test]
+    fn fill_u32_is_the_halves_of_whole_draws() {
+        // Every length (odd ones discard a half) from every starting position in a block.
+        for skip in 0..9 {
+            for len in 0..150 {
+                let mut a = Stream::new(4, "c", 2, "p");
+                let mut b = Stream::new(4, "c", 2, "p");
+                for _ in 0..skip * 7 {
+                    a.next_u64();
+                    b.next_u64();
+                }
+                let mut filled = vec![0u32; len];
+                a.fill_u32(&mut filled);
+                let mut drawn = Vec::new();
+                for _ in 0..len.div_ceil(2) {
+                    let x = b.next_u64();
+                    drawn.extend([x as u32, (x >> 32) as u32]);
+                }
+                drawn.truncate(len);
+                assert_eq!(filled, drawn, "skip {skip} len {len}");
+                assert_eq!(a.next_u64(), b.next_u64(), "position after skip {skip} len {len}");
+            }
         }
     }
 

@@ -113,14 +113,23 @@
 //!   `a` with `u < cum_a·2³²/total` (resolution 2⁻³², far below any probability that
 //!   matters here). Per problem and step: `G` sample uniforms and one tie-break uniform,
 //!   drawn whether or not there is a tie (no branch, and the stream position never
-//!   depends on the data).
+//!   depends on the data). They are copied from the generator's blocks in bulk
+//!   (`Stream::fill_u32`: the same words as splitting `u64` draws, tested).
+//! - *Integer comparisons*: for a whole `u` and a threshold `t ≥ 0`, `u < t` exactly
+//!   when `u < ⌈t⌉`, and a threshold above `2³² − 1` has every uniform below it; so
+//!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept), with
+//!   `⌈t⌉ − 2³¹` in eight-lane integer vectors and counts exactly what comparing `f64`s
+//!   counted (tested against the scalar reference, also past `2³² − 1`).
 //! - *One `exp` per problem and step, not K*: the softmax is invariant to a common
 //!   shift, so each problem keeps `exp(ℓ_a)` of its wrong answers and template,
 //!   `ℓ_a = θ_a (+ b) − r_i` relative to a reference `r_i`. A REINFORCE step moves a
 //!   logit by `lr_problem·j/G²` with an integer `j` (`model::reinforce_j`), so the
 //!   cached weight is multiplied by `exp` of that step from a table (`model::Steps`),
 //!   and the template's by `exp(Δb)` once per step for all problems. Only the right
-//!   answer, which moves with `w·x_i` (a different amount per problem), needs an `exp`.
+//!   answer, which moves with `w·x_i` (a different amount per problem), needs an `exp`:
+//!   the portable exp of `ops::exp_batch` (within 2 ulp of libm, the same bits at any
+//!   vector width), over all problems at once, also for the held-out problems'
+//!   right answers. (At the spec's values the committed figure did not change.)
 //!   Exact up to rounding (relative drift ~1e-16 per step); a total weight outside
 //!   [2⁻⁵⁰⁰, 2⁵⁰⁰] recomputes the problem from `θ` (never at the spec's values).
 //! - *Entropy without logs*: `H = ln total − Σ w_a ℓ_a / total`, one `log` per problem.
@@ -132,6 +141,10 @@
 //!   no branch on sampled values. On x86-64 with AVX2 (detected at run time) the same
 //!   loops are compiled for wider vectors; they make the same IEEE operations in the
 //!   same order (Rust never fuses or reassociates them), so the same bits (tested).
+//!   Two passes use AVX2 intrinsics there: the counts (integer compares, 16 problems in
+//!   two vectors) and the cached weights' update, whose table factors are read by a
+//!   gather (the same entries, the same products); the portable path does the same
+//!   operations one lane at a time.
 //!
 //! # Streams
 //! Condition `runs` (the four arms of a replicate share their problems: paired), purposes

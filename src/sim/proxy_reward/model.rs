@@ -158,17 +158,37 @@ impl HeldOut {
         self.drawn.problems()
     }
 
-    /// Probabilities of the right answer and of the template on problem `i` under `s`,
-    /// with `exp_b = exp(s.template_bias)`.
+    /// Calls `f(i, P(right), P(template))` for every problem `i` in order under `s`.
+    /// The right answers' `exp`s are taken a block at a time, as `ops::exp_batch`.
     #[inline]
-    fn rates(&self, i: usize, s: Shared, exp_b: f64) -> (f64, f64) {
-        let right = ops::exp(self.drawn.row(i)[0] + s.skill * self.drawn.transfer[i]);
-        let template = self.template[i] * exp_b;
-        let total = right + self.wrong[i] + template;
-        if total > TINY && total < HUGE {
-            return (right / total, template / total);
+    fn for_each_rate(&self, s: Shared, mut f: impl FnMut(usize, f64, f64)) {
+        const BLOCK: usize = 64;
+        let exp_b = ops::exp(s.template_bias);
+        let (k, n) = (self.drawn.k, self.problems());
+        let mut right = [0.0; BLOCK];
+        for i0 in (0..n).step_by(BLOCK) {
+            let len = BLOCK.min(n - i0);
+            let right = &mut right[..len];
+            let theta = self.drawn.theta[i0 * k..].iter().step_by(k);
+            for ((r, t), x) in right.iter_mut().zip(theta).zip(&self.drawn.transfer[i0..]) {
+                *r = t + s.skill * x;
+            }
+            for r in right.iter_mut() {
+                ops::tally(ops::Op::ExpBatch);
+                *r = ops::exp_portable(*r);
+            }
+            for (j, &right) in right.iter().enumerate() {
+                let i = i0 + j;
+                let template = self.template[i] * exp_b;
+                let total = right + self.wrong[i] + template;
+                if total > TINY && total < HUGE {
+                    f(i, right / total, template / total);
+                } else {
+                    let (r, t) = self.rates_direct(i, s);
+                    f(i, r, t);
+                }
+            }
         }
-        self.rates_direct(i, s)
     }
 
     #[cold]
@@ -187,13 +207,11 @@ impl HeldOut {
     /// Exact mean probability of the right answer and of the template over the
     /// problems under the shared parameters `s`.
     pub fn exact_rates(&self, s: Shared) -> (f64, f64) {
-        let exp_b = ops::exp(s.template_bias);
         let (mut right, mut template) = (0.0, 0.0);
-        for i in 0..self.problems() {
-            let (r, t) = self.rates(i, s, exp_b);
+        self.for_each_rate(s, |_, r, t| {
             right += r;
             template += t;
-        }
+        });
         let n = self.problems() as f64;
         (right / n, template / n)
     }
@@ -202,14 +220,14 @@ impl HeldOut {
     /// sample `g` of problem `i` is right if its 32-bit uniform is below
     /// `P(right)·2³²`.
     pub fn sampled_accuracy(&self, s: Shared, draws: usize, rng: &mut Stream, uniforms: &mut Vec<u32>) -> f64 {
-        let exp_b = ops::exp(s.template_bias);
         uniforms.resize(self.problems() * draws, 0);
         fill_uniforms(rng, uniforms);
         let mut right = 0u64;
-        for (i, u) in uniforms.chunks_exact(draws).enumerate() {
-            let threshold = threshold(self.rates(i, s, exp_b).0);
+        self.for_each_rate(s, |i, r, _| {
+            let threshold = threshold(r);
+            let u = &uniforms[i * draws..(i + 1) * draws];
             right += u.iter().map(|&u| u64::from(u < threshold)).sum::<u64>();
-        }
+        });
         right as f64 / (self.problems() * draws) as f64
     }
 }
@@ -223,15 +241,7 @@ fn threshold(x: f64) -> u32 {
 /// Fills `out` with 32-bit uniforms: each `u64` of the stream gives two, its low half
 /// first (a last odd one uses a whole draw).
 pub fn fill_uniforms(rng: &mut Stream, out: &mut [u32]) {
-    let mut pairs = out.chunks_exact_mut(2);
-    for pair in &mut pairs {
-        let x = rng.next_u64();
-        pair[0] = x as u32;
-        pair[1] = (x >> 32) as u32;
-    }
-    if let [last] = pairs.into_remainder() {
-        *last = rng.next_u64() as u32;
-    }
+    rng.fill_u32(out);
 }
 
 /// Counts per answer of one draw per uniform in `uniforms` from unnormalised `weights`,
@@ -362,7 +372,7 @@ impl Policy {
     /// first if they are out of range).
     fn weights(&self, i: usize, x: f64, weights: &mut [f64]) {
         let (k, n) = (self.k, self.n);
-        weights[0] = ops::exp(self.right_exponent(i, x));
+        weights[0] = right_weight(self.right_exponent(i, x));
         for (a, w) in weights[..k].iter_mut().enumerate().skip(1) {
             *w = self.cache[a * n + i];
         }
@@ -382,6 +392,15 @@ impl Policy {
             *e *= f;
         }
     }
+}
+
+/// `exp` of the right answer's exponent `ℓ_i,0`: the portable exp of `ops::exp_batch`
+/// (within 2 ulp of libm), the same function wherever the right answer's weight is
+/// needed, so the batched step and the scalar paths agree bit for bit.
+#[inline(always)]
+fn right_weight(exponent: f64) -> f64 {
+    ops::tally(ops::Op::ExpBatch);
+    ops::exp_portable(exponent)
 }
 
 /// The step of a per-problem logit, `j·(lr_problem/G²)`, and its `exp`, for every
@@ -420,16 +439,46 @@ impl Steps {
     }
 }
 
-/// Problems whose sample counts `step_rows` accumulates together.
-const CHUNK: usize = 8;
+/// Problems whose sample counts `step_rows` accumulates together (two AVX2 vectors of
+/// `i32`); the rows of the counting pass are padded to a multiple of it.
+const CHUNK: usize = 16;
+
+/// `n` rounded up to a whole number of chunks.
+fn padded(n: usize) -> usize {
+    n.div_ceil(CHUNK) * CHUNK
+}
+
+/// The largest 32-bit uniform, `2³² − 1`.
+const MAX_U32: f64 = 4_294_967_295.0;
+
+/// A 32-bit uniform `u` as the `i32` `u − 2³¹` (flipping the top bit): the signed
+/// order of these is the unsigned order of the uniforms.
+#[inline(always)]
+fn biased(u: u32) -> i32 {
+    (u ^ 0x8000_0000) as i32
+}
+
+/// The step's `G` rows of `n` sample uniforms, biased, into `out[..G·n]`; `out` has
+/// `CHUNK` more elements, so that the counting pass may read a whole chunk past the
+/// last problem (those lanes are never used).
+fn bias_samples(uniforms: &[u32], out: &mut [i32]) {
+    for (o, &u) in out.iter_mut().zip(uniforms) {
+        *o = biased(u);
+    }
+}
 
 /// Per-step scratch of `step_rows`, answer-major like the policy (`[a·n + i]`).
 struct Scratch {
     right: Vec<f64>,
+    wl: Vec<f64>,
     scale: Vec<f64>,
     cum: Vec<f64>,
-    threshold: Vec<f64>,
-    below: Vec<i64>,
+    /// Rows of `padded(n)`: `⌈cum_a·2³²/total⌉` clamped to `2³² − 1`, biased as the
+    /// uniforms; `G` where that threshold exceeds `2³² − 1` (every uniform is below
+    /// it), else 0; and how many of a problem's uniforms fall below it.
+    threshold: Vec<i32>,
+    full: Vec<i32>,
+    below: Vec<i32>,
     counts: Vec<i32>,
     top: Vec<i32>,
     tied: Vec<u32>,
@@ -445,10 +494,12 @@ impl Scratch {
     fn new(k: usize, n: usize) -> Self {
         Scratch {
             right: vec![0.0; n],
+            wl: vec![0.0; n],
             scale: vec![0.0; n],
             cum: vec![0.0; k * n],
-            threshold: vec![0.0; k * n],
-            below: vec![0; k * n],
+            threshold: vec![0; k * padded(n)],
+            full: vec![0; k * padded(n)],
+            below: vec![0; k * padded(n)],
             counts: vec![0; k * n],
             top: vec![0; n],
             tied: vec![0; n],
@@ -471,8 +522,8 @@ struct StepInput<'a> {
     /// The problems' reach `x_i`.
     transfer: &'a [f64],
     labels: &'a [usize],
-    /// `G` rows of `n` sample uniforms, as `f64` (exact).
-    samples: &'a [f64],
+    /// The `G` rows of `n` sample uniforms, biased (`bias_samples`).
+    samples: &'a [i32],
     /// `n` tie-break uniforms.
     ties: &'a [u32],
     steps: &'a Steps,
@@ -499,7 +550,7 @@ fn step_rows(policy: &mut Policy, input: &StepInput, scratch: &mut Scratch, ln_k
         unsafe { step_rows_avx2(policy, input, scratch, ln_k, sums) };
         return;
     }
-    step_rows_generic(policy, input, scratch, ln_k, sums);
+    step_rows_generic::<false>(policy, input, scratch, ln_k, sums);
 }
 
 /// Tests can force the portable path, to compare it with the AVX2 one.
@@ -522,7 +573,8 @@ fn generic_only() -> bool {
 #[cfg(test)]
 pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
     let (k, n) = (policy.k, policy.n);
-    let samples: Vec<f64> = uniforms[..n * g].iter().map(|&u| f64::from(u)).collect();
+    let mut samples = vec![0; n * g + CHUNK];
+    bias_samples(&uniforms[..n * g], &mut samples);
     let steps = Steps::new_for(g, 0.1);
     let input = StepInput {
         arm: Arm::SelfConsistency,
@@ -552,19 +604,30 @@ unsafe fn step_rows_avx2(
     ln_k: f64,
     sums: &mut StepSums,
 ) {
-    step_rows_generic(policy, input, scratch, ln_k, sums);
+    step_rows_generic::<true>(policy, input, scratch, ln_k, sums);
 }
 
 /// The step as passes over whole rows (one answer of every problem), each a simple
 /// loop the compiler vectorises: weights, `G` samples per problem, plurality, tallies,
 /// metrics on record steps, and the REINFORCE update.
 #[inline(always)]
-fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln_k: f64, sums: &mut StepSums) {
+fn step_rows_generic<const AVX2: bool>(
+    policy: &mut Policy,
+    input: &StepInput,
+    s: &mut Scratch,
+    ln_k: f64,
+    sums: &mut StepSums,
+) {
     let (k, n, g) = (policy.k, policy.n, input.g);
     let x = &input.transfer[..n];
-    // The right answer's weight: the one `exp` per problem and step.
+    // The right answer's weight: the one `exp` per problem and step, as
+    // `ops::exp_batch` (inlined here so that the AVX2 copy vectorises it too).
     for (i, r) in s.right.iter_mut().enumerate() {
-        *r = ops::exp(policy.right_exponent(i, x[i]));
+        *r = policy.right_exponent(i, x[i]);
+    }
+    for r in s.right.iter_mut() {
+        ops::tally(ops::Op::ExpBatch);
+        *r = ops::exp_portable(*r);
     }
     // Cumulative weights; a total out of [2⁻⁵⁰⁰, 2⁵⁰⁰] rebases its problem first.
     loop {
@@ -585,58 +648,56 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
             let t = s.cum[(k - 1) * n + i];
             if !(t > TINY && t < HUGE) {
                 policy.rebase(i, x);
-                s.right[i] = ops::exp(policy.right_exponent(i, x));
+                s.right[i] = right_weight(policy.right_exponent(i, x));
             }
         }
     }
     // Thresholds `cum_a·2³²/total` of answers 0..k−1, and below_a: how many of a
-    // problem's G uniforms fall under answer a's threshold.
+    // problem's G uniforms fall under answer a's threshold. In integers: for a whole
+    // `u` and `t ≥ 0`, `u < t` exactly when `u < ⌈t⌉`; a threshold above 2³² − 1 has
+    // every uniform below it (`full`). So the counts are those of the `f64` comparison.
+    let np = padded(n);
     {
         let (cum, total) = s.cum.split_at(n * (k - 1));
         for (scale, total) in s.scale.iter_mut().zip(total) {
             *scale = 4_294_967_296.0 / total;
         }
         for a in 0..k - 1 {
-            let row = &mut s.threshold[a * n..(a + 1) * n];
-            for ((t, c), scale) in row.iter_mut().zip(&cum[a * n..]).zip(&s.scale) {
-                *t = c * scale;
+            let row = s.threshold[a * np..(a + 1) * np]
+                .iter_mut()
+                .zip(&mut s.full[a * np..(a + 1) * np]);
+            for ((t, f), (c, scale)) in row.zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
+                let x = c * scale;
+                *f = if x > MAX_U32 { g as i32 } else { 0 };
+                // A whole number in [0, 2³² − 1] minus 2³¹ (exact), to an `i32` by
+                // adding 1.5·2⁵² (exact: it lands in the low bits of the significand).
+                let biased = x.ceil().min(MAX_U32) - 2_147_483_648.0;
+                *t = (biased + 6_755_399_441_055_744.0).to_bits() as i32;
             }
         }
     }
     // In chunks of CHUNK problems, so that the counts stay in registers over the G
-    // uniforms.
-    let whole = n - n % CHUNK;
+    // uniforms (padding lanes count too, and are never read).
     for a in 0..k - 1 {
-        let below = &mut s.below[a * n..(a + 1) * n];
-        let threshold = &s.threshold[a * n..(a + 1) * n];
-        for i0 in (0..whole).step_by(CHUNK) {
-            let t: &[f64; CHUNK] = threshold[i0..i0 + CHUNK].try_into().expect("chunk");
-            let mut count = [0i64; CHUNK];
-            for gi in 0..g {
-                let u: &[f64; CHUNK] = input.samples[gi * n + i0..gi * n + i0 + CHUNK]
-                    .try_into()
-                    .expect("chunk");
-                for l in 0..CHUNK {
-                    count[l] += i64::from(u[l] < t[l]);
-                }
-            }
-            below[i0..i0 + CHUNK].copy_from_slice(&count);
+        let rows = s.threshold[a * np..(a + 1) * np]
+            .chunks_exact(CHUNK)
+            .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK));
+        for (c, (t, b)) in rows.enumerate() {
+            let t: &[i32; CHUNK] = t.try_into().expect("chunk");
+            b.copy_from_slice(&count_below::<AVX2>(t, &input.samples[c * CHUNK..], n, g));
         }
-        for i in whole..n {
-            below[i] = (0..g)
-                .map(|gi| i64::from(input.samples[gi * n + i] < threshold[i]))
-                .sum();
+        let full = &s.full[a * np..(a + 1) * np];
+        for (b, f) in s.below[a * np..(a + 1) * np].iter_mut().zip(full) {
+            *b = (*b).max(*f);
         }
     }
-    s.below[(k - 1) * n..k * n].fill(g as i64);
-    for (c, b) in s.counts[..n].iter_mut().zip(&s.below) {
-        *c = *b as i32;
-    }
+    s.below[(k - 1) * np..k * np].fill(g as i32);
+    s.counts[..n].copy_from_slice(&s.below[..n]);
     for a in 1..k {
-        let (lower, upper) = s.below.split_at(a * n);
+        let (lower, upper) = s.below.split_at(a * np);
         let row = &mut s.counts[a * n..(a + 1) * n];
-        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * n..]) {
-            *c = (b - p) as i32;
+        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * np..]) {
+            *c = b - p;
         }
     }
     // Plurality: the nth of the tied top answers, nth from the tie uniform.
@@ -677,18 +738,27 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
         let t = k - 1;
         let (theta, cache, r) = (&policy.theta, &policy.cache, &policy.reference);
         let shared = policy.shared;
+        // H = −Σ π ln π = ln total − Σ_a w_a ℓ_a / total, with ℓ_a = ln w_a known;
+        // Σ_a w_a ℓ_a summed answer by answer (a row at a time), in the same order.
+        let wl = &mut s.wl;
+        let first = s.right.iter().zip(&theta[..n]).zip(r).zip(x);
+        for (w, (((right, th), r), x)) in wl.iter_mut().zip(first) {
+            *w = right * (th - r + shared.skill * x);
+        }
+        for a in 1..k {
+            let row = cache[a * n..(a + 1) * n].iter().zip(&theta[a * n..(a + 1) * n]).zip(r);
+            for (w, ((c, th), r)) in wl.iter_mut().zip(row) {
+                *w += c * (th - r);
+            }
+        }
+        for (w, c) in wl.iter_mut().zip(&cache[t * n..(t + 1) * n]) {
+            *w += c * shared.template_bias;
+        }
         for i in 0..n {
             let total = s.cum[t * n + i];
-            let right = s.right[i];
-            // H = −Σ π ln π = ln total − Σ_a w_a ℓ_a / total, with ℓ_a = ln w_a known.
-            let mut wl = right * (theta[i] - r[i] + shared.skill * x[i]);
-            for a in 1..k {
-                wl += cache[a * n + i] * (theta[a * n + i] - r[i]);
-            }
-            wl += cache[t * n + i] * shared.template_bias;
-            sums.accuracy += right / total;
+            sums.accuracy += s.right[i] / total;
             sums.template += cache[t * n + i] / total;
-            sums.entropy += (ops::log(total) - wl / total) / ln_k;
+            sums.entropy += (ops::log(total) - wl[i] / total) / ln_k;
         }
     }
     if input.train {
@@ -720,12 +790,7 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
                 *t += steps.step(*j);
             }
             if a > 0 {
-                let (factor, offset) = (&steps.factor[..], steps.offset);
-                let last = factor.len() - 1;
-                for (e, j) in policy.cache[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
-                    // (The index is clamped so that the compiler sees no panic.)
-                    *e *= factor[((j + offset) as usize).min(last)];
-                }
+                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], &s.j, steps);
             }
             if a == 0 {
                 for (j, x) in s.j.iter().zip(x) {
@@ -737,6 +802,105 @@ fn step_rows_generic(policy: &mut Policy, input: &StepInput, s: &mut Scratch, ln
             }
         }
     }
+}
+
+/// Per lane `l` of a chunk, how many of the `g` rows `u[gi·n..gi·n + CHUNK]` have
+/// `u[gi·n + l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as
+/// two vectors of eight lanes: the same integer comparisons, so the same counts.
+#[inline(always)]
+fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+    assert!(g >= 1 && u.len() >= (g - 1) * n + CHUNK, "rows of the chunk");
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has
+        // it; the rows are inside `u` (asserted above).
+        return unsafe { count_below_avx2(t, u, n, g) };
+    }
+    let mut count = [0i32; CHUNK];
+    for gi in 0..g {
+        let u = &u[gi * n..gi * n + CHUNK];
+        for ((c, u), t) in count.iter_mut().zip(u).zip(t) {
+            *c += i32::from(u < t);
+        }
+    }
+    count
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+    use std::arch::x86_64::*;
+    const _: () = assert!(CHUNK == 16);
+    let mut count = [0i32; CHUNK];
+    // SAFETY: every load and store is of 8 `i32`s inside `t`, `count`, or a row of
+    // `CHUNK` inside `u` (the caller checked `u.len() ≥ (g − 1)·n + CHUNK`).
+    unsafe {
+        let (t0, t1) = (
+            _mm256_loadu_si256(t.as_ptr().cast()),
+            _mm256_loadu_si256(t[8..].as_ptr().cast()),
+        );
+        let (mut c0, mut c1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for gi in 0..g {
+            let row = u.as_ptr().add(gi * n);
+            let u0 = _mm256_loadu_si256(row.cast());
+            let u1 = _mm256_loadu_si256(row.add(8).cast());
+            // t > u: all ones (−1) where u < t; subtracting it counts one.
+            c0 = _mm256_sub_epi32(c0, _mm256_cmpgt_epi32(t0, u0));
+            c1 = _mm256_sub_epi32(c1, _mm256_cmpgt_epi32(t1, u1));
+        }
+        _mm256_storeu_si256(count.as_mut_ptr().cast(), c0);
+        _mm256_storeu_si256(count[8..].as_mut_ptr().cast(), c1);
+    }
+    count
+}
+
+/// Multiplies each cached weight `cache[i]` by `exp` of its logit's step, the table
+/// entry `steps.factor[j[i] + offset]`. With `AVX2` (only from `step_rows_avx2`) four
+/// entries at a time by a gather: the same table entries and the same IEEE products,
+/// so the same bits.
+#[inline(always)]
+fn apply_factors<const AVX2: bool>(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+        unsafe { apply_factors_avx2(cache, j, steps) };
+        return;
+    }
+    apply_factors_scalar(cache, j, steps);
+}
+
+#[inline(always)]
+fn apply_factors_scalar(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    let (factor, offset) = (&steps.factor[..], steps.offset);
+    let last = factor.len() - 1;
+    for (e, j) in cache.iter_mut().zip(j) {
+        // (The index is clamped so that the compiler sees no panic.)
+        *e *= factor[((j + offset).max(0) as usize).min(last)];
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_factors_avx2(cache: &mut [f64], j: &[i32], steps: &Steps) {
+    use std::arch::x86_64::*;
+    let factor = &steps.factor[..];
+    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
+    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
+    let offset = _mm_set1_epi32(steps.offset);
+    let n = cache.len().min(j.len());
+    let whole = n - n % 4;
+    let (cache, j) = (&mut cache[..n], &j[..n]);
+    for (e, j) in cache[..whole].chunks_exact_mut(4).zip(j[..whole].chunks_exact(4)) {
+        // SAFETY: `e` and `j` are 4 elements long; every index is within `factor`.
+        unsafe {
+            let index = _mm_loadu_si128(j.as_ptr().cast());
+            let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(index, offset), low), high);
+            let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
+            let v = _mm256_loadu_pd(e.as_ptr());
+            _mm256_storeu_pd(e.as_mut_ptr(), _mm256_mul_pd(v, f));
+        }
+    }
+    apply_factors_scalar(&mut cache[whole..], &j[whole..], steps);
 }
 
 /// REINFORCE with the group-mean baseline: the reward depends on the answer only, so
@@ -882,7 +1046,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let mut scratch = Scratch::new(k, n);
     // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
     let mut uniforms = vec![0u32; n * (g + 1)];
-    let mut samples = vec![0.0; n * g];
+    let mut samples = vec![0; n * g + CHUNK];
     let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
@@ -916,9 +1080,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
         fill_uniforms(&mut rng, &mut uniforms);
-        for (s, &u) in samples.iter_mut().zip(&uniforms) {
-            *s = f64::from(u);
-        }
+        bias_samples(&uniforms[..n * g], &mut samples);
         let input = StepInput {
             arm,
             record,

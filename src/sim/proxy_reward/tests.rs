@@ -197,6 +197,31 @@ fn the_step_samples_like_the_scalar_reference() {
 }
 
 #[test]
+fn the_step_counts_exactly_where_a_threshold_passes_the_largest_uniform() {
+    // A skill so large that the right answer's threshold is above 2³² − 1 on most
+    // problems (every uniform is below it), and uniforms at the extremes.
+    let (n, g) = (37, 8);
+    let (drawn, mut policy, mut uniforms) = moved_policy(n);
+    policy.shared.skill = 60.0;
+    for (j, u) in uniforms.iter_mut().enumerate().step_by(3) {
+        *u = if j % 2 == 0 { u32::MAX } else { 0 };
+    }
+    let (counts, _) = sample_step(&mut policy, drawn.transfer(), g, &uniforms);
+    let k = drawn.k;
+    let mut saturated = 0;
+    for i in 0..n {
+        let p = policy.probabilities(i, drawn.transfer()[i]);
+        saturated += usize::from(p[0] * 4_294_967_296.0 > 4_294_967_295.0);
+        let mine: Vec<u32> = (0..g).map(|gi| uniforms[gi * n + i]).collect();
+        let mut reference = vec![0u32; k];
+        count_draws(&p, &mine, &mut reference);
+        let got: Vec<u32> = counts[i].iter().map(|&c| c as u32).collect();
+        assert_eq!(got, reference, "problem {i}");
+    }
+    assert!(saturated > 0, "no threshold above 2³² − 1");
+}
+
+#[test]
 fn the_cached_weights_are_the_softmax() {
     let (drawn, policy, _) = moved_policy(16);
     for i in 0..16 {
