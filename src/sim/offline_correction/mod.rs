@@ -153,7 +153,9 @@
 //!   of `BLOCK` = 16 rows as one `exp_batch`-style loop (a whole SGD or RL step). Its
 //!   test compares it with the row-by-row recipe bit for bit. The largest logit's
 //!   term is exp(0) = 1 exactly; at temperature 1 the division by it is skipped
-//!   (x / 1 = x). Only the actions' exponentials are counted for the bound.
+//!   (x / 1 = x). The pad lanes are dropped before the exponentials (a block's
+//!   exponents are packed M + 1 to a row), so none is computed in vain; only the
+//!   actions' exponentials are counted for the bound.
 //! - `Policy::gradient_step`: a minibatch's log-probability gradient accumulated
 //!   input-major across the action lanes, each element summed over the rows in order
 //!   from 0 (the scalar recipe's sum), then added to theta times the step; its test

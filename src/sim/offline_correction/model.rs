@@ -369,52 +369,52 @@ fn softmax_rows<const W: usize, const P: usize>(
 ) {
     let m = W - 1;
     let theta: &[[f64; P]; W] = theta.as_chunks::<P>().0.try_into().expect("W rows of P lanes");
-    let mut z = [[0.0; P]; BLOCK];
+    // A block's exponents, W to a row: the pad lanes are dropped before the
+    // exponentials (theirs would be 0), so none is computed in vain.
+    let mut terms = [[0.0; W]; BLOCK];
     for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * P)) {
-        let z = &mut z[..block.len()];
-        for (zb, &i) in z.iter_mut().zip(block) {
+        let terms = &mut terms[..block.len()];
+        for (t, &i) in terms.iter_mut().zip(block) {
             let x = &x[i * m..(i + 1) * m];
-            let mut logits = theta[0];
+            let mut z = theta[0];
             for j in 1..W {
                 let xj = x[j - 1];
                 for k in 0..P {
-                    logits[k] += theta[j][k] * xj;
+                    z[k] += theta[j][k] * xj;
                 }
             }
-            *zb = logits;
-        }
-        for zb in z.iter_mut() {
             let mut max = f64::NEG_INFINITY;
-            for &l in &zb[..W] {
+            for &l in &z[..W] {
                 max = if l > max { l } else { max };
             }
             if temperature == 1.0 {
-                for l in zb.iter_mut() {
-                    *l -= max;
+                for (tk, l) in t.iter_mut().zip(&z) {
+                    *tk = l - max;
                 }
             } else {
-                for l in zb.iter_mut() {
-                    *l = (*l - max) / temperature;
+                for (tk, l) in t.iter_mut().zip(&z) {
+                    *tk = (l - max) / temperature;
                 }
             }
         }
-        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too (the pad
-        // lanes' −∞ give 0; only the actions' exponentials are counted).
-        for _ in 0..z.len() * W {
+        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
+        for _ in 0..terms.len() * W {
             ops::tally(ops::Op::ExpBatch);
         }
-        for e in z.as_flattened_mut() {
-            *e = ops::exp_portable(*e);
+        for t in terms.as_flattened_mut() {
+            *t = ops::exp_portable(*t);
         }
-        for (zb, row) in z.iter().zip(out.chunks_exact_mut(P)) {
-            let mut total = zb[0];
-            for &e in &zb[1..W] {
+        for (t, row) in terms.iter().zip(out.chunks_exact_mut(P)) {
+            let mut total = t[0];
+            for &e in &t[1..] {
                 total += e;
             }
             let inv = 1.0 / total;
-            for (o, e) in row.iter_mut().zip(zb) {
+            let (row, pad) = row.split_at_mut(W);
+            for (o, e) in row.iter_mut().zip(t) {
                 *o = e * inv;
             }
+            pad.fill(0.0);
         }
     }
 }
