@@ -296,8 +296,7 @@ impl Policy {
     /// One gradient step on a batch: `theta += rate · Σ_b scale_b · (onehot(a_b) −
     /// probs_b) ⊗ (1, x_b)`, the gradient of `Σ_b scale_b · log π(a_b | x_b)`, for
     /// the symptoms of `set` at `rows`, their rows `probs` of
-    /// [`Policy::probabilities_batch`], `actions` and `scales`. `grad` is a zeroed
-    /// buffer of `actions() · stride()`, left zeroed. Each element of the gradient is
+    /// [`Policy::probabilities_batch`], `actions` and `scales`. Each element of the gradient is
     /// summed over the rows in order from 0, `d = scale · (1[k = a] − probs[k])` on a
     /// bias and `d · x_j` on a weight, then added to theta times `rate`: the scalar
     /// recipe's operations, run across the action lanes (and compiled for AVX2 where
@@ -305,7 +304,6 @@ impl Policy {
     #[allow(clippy::too_many_arguments)]
     pub fn gradient_step(
         &mut self,
-        grad: &mut [f64],
         set: &Attempts,
         rows: &[usize],
         probs: &[f64],
@@ -316,10 +314,10 @@ impl Policy {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, checked just above.
-            unsafe { self.gradient_step_avx2(grad, set, rows, probs, actions, scales, rate) };
+            unsafe { self.gradient_step_avx2(set, rows, probs, actions, scales, rate) };
             return;
         }
-        self.gradient_step_portable(grad, set, rows, probs, actions, scales, rate);
+        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
     }
 
     /// [`Policy::gradient_step`] compiled for AVX2.
@@ -328,7 +326,6 @@ impl Policy {
     #[allow(clippy::too_many_arguments)]
     fn gradient_step_avx2(
         &mut self,
-        grad: &mut [f64],
         set: &Attempts,
         rows: &[usize],
         probs: &[f64],
@@ -336,7 +333,7 @@ impl Policy {
         scales: &[f64],
         rate: f64,
     ) {
-        self.gradient_step_portable(grad, set, rows, probs, actions, scales, rate);
+        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
     }
 
     /// [`Policy::gradient_step`] for any processor (inlined into the AVX2 copy).
@@ -344,7 +341,6 @@ impl Policy {
     #[allow(clippy::too_many_arguments)]
     fn gradient_step_portable(
         &mut self,
-        grad: &mut [f64],
         set: &Attempts,
         rows: &[usize],
         probs: &[f64],
@@ -354,7 +350,7 @@ impl Policy {
     ) {
         assert_eq!(set.m, self.m, "symptoms have M channels");
         let batch = (rows, probs, actions, scales);
-        by_modes!(self.m, gradient_rows(&mut self.theta, grad, &set.x, batch, rate));
+        by_modes!(self.m, gradient_rows(&mut self.theta, &set.x, batch, rate));
     }
 }
 
@@ -368,7 +364,7 @@ fn softmax_rows<const W: usize, const P: usize>(
     out: &mut [f64],
 ) {
     let m = W - 1;
-    let theta: &[[f64; P]; W] = theta.as_chunks::<P>().0.try_into().expect("W rows of P lanes");
+    let theta: [[f64; P]; W] = std::array::from_fn(|j| theta[j * P..(j + 1) * P].try_into().expect("P lanes"));
     // A block's exponents, W to a row: the pad lanes are dropped before the
     // exponentials (theirs would be 0), so none is computed in vain.
     let mut terms = [[0.0; W]; BLOCK];
@@ -424,15 +420,15 @@ fn softmax_rows<const W: usize, const P: usize>(
 #[inline(always)]
 fn gradient_rows<const W: usize, const P: usize>(
     theta: &mut [f64],
-    grad: &mut [f64],
     x: &[f64],
     batch: (&[usize], &[f64], &[usize], &[f64]),
     rate: f64,
 ) {
     let m = W - 1;
     let (rows, probs, actions, scales) = batch;
-    let g: &mut [[f64; P]; W] = grad.as_chunks_mut::<P>().0.try_into().expect("W rows of P lanes");
-    for (((&i, probs), &action), &scale) in rows.iter().zip(probs.as_chunks::<P>().0).zip(actions).zip(scales) {
+    let mut g = [[0.0; P]; W];
+    for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
+        let probs: &[f64; P] = probs.try_into().expect("P lanes");
         let x = &x[i * m..(i + 1) * m];
         let mut d = [0.0; P];
         for (k, (dk, pk)) in d.iter_mut().zip(probs).enumerate() {
@@ -448,9 +444,8 @@ fn gradient_rows<const W: usize, const P: usize>(
             }
         }
     }
-    for (t, gk) in theta.iter_mut().zip(g.as_flattened_mut()) {
-        *t += rate * *gk;
-        *gk = 0.0;
+    for (t, gk) in theta.iter_mut().zip(g.as_flattened()) {
+        *t += rate * gk;
     }
 }
 
@@ -472,7 +467,6 @@ pub(super) fn fine_tune(
     let (mut rows, mut targets) = (vec![0; p.sft_batch], vec![KEEP; p.sft_batch]);
     let ones = vec![1.0; p.sft_batch];
     let mut probs = vec![0.0; p.sft_batch * s];
-    let mut grad = vec![0.0; policy.actions() * s];
     for step in 1..=p.sft_steps {
         if !pairs.is_empty() {
             for (i, target) in rows.iter_mut().zip(targets.iter_mut()) {
@@ -480,7 +474,7 @@ pub(super) fn fine_tune(
             }
             policy.probabilities_batch(attempts, &rows, 1.0, &mut probs);
             let rate = p.sft_rate / p.sft_batch as f64;
-            policy.gradient_step(&mut grad, attempts, &rows, &probs, &targets, &ones, rate);
+            policy.gradient_step(attempts, &rows, &probs, &targets, &ones, rate);
         }
         if step % p.record_every == 0 {
             record(step, policy);
@@ -525,7 +519,6 @@ pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &
     let mut batch = vec![0; p.rl_batch];
     let (mut actions, mut scales) = (vec![KEEP; p.rl_batch], vec![0.0; p.rl_batch]);
     let mut probs = vec![0.0; p.rl_batch * s];
-    let mut grad = vec![0.0; w * s];
     let mut baseline = 0.0;
     for _ in 0..p.rl_steps {
         let mut batch_reward = 0.0;
@@ -544,7 +537,7 @@ pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &
             batch_reward += r2 - r1;
         }
         let rate = p.rl_rate / p.rl_batch as f64;
-        policy.gradient_step(&mut grad, pool, &batch, &probs, &actions, &scales, rate);
+        policy.gradient_step(pool, &batch, &probs, &actions, &scales, rate);
         baseline = p.baseline_decay * baseline + (1.0 - p.baseline_decay) * batch_reward / p.rl_batch as f64;
     }
 }
@@ -956,14 +949,12 @@ mod tests {
             let expected = gradient_step_row_by_row(&base, &rows[..n], 0.37);
             for portable in [false, true] {
                 let mut policy = base.clone();
-                let mut grad = vec![0.0; w * s];
                 let batch = (&idx[..n], &probs[..n * s], &actions[..n], &scales[..n]);
                 if portable {
-                    policy.gradient_step_portable(&mut grad, &set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                    policy.gradient_step_portable(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
                 } else {
-                    policy.gradient_step(&mut grad, &set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                    policy.gradient_step(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
                 }
-                assert!(grad.iter().all(|&g| g == 0.0), "the buffer is left zeroed");
                 for k in 0..s {
                     for j in 0..w {
                         let got = policy.weight(k, j);
