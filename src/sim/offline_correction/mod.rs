@@ -144,22 +144,37 @@
 //!   points are now paired with each other and with the main arms; no claim reads them.
 //!
 //! Exact (the same bits as the plain scalar recipe):
-//! - `Policy::probabilities_batch`: rows in blocks of `BLOCK` = 16, held transposed (a
-//!   row per lane), so logits, maximum, exponents, sums and normalisation all run
-//!   across rows and vectorise, with each row's operations in the scalar order; one
-//!   `exp_batch` call per block (a whole SGD or RL step). Its test compares it with
-//!   the row-by-row recipe bit for bit. The largest logit's term is exp(0) = 1
-//!   exactly; at temperature 1 the division by it is skipped (x / 1 = x).
+//! - The policy is held input-major with its actions in lanes padded to a multiple
+//!   of 4 (`Policy::stride`; the pad lanes have logit −∞, so probability 0 and
+//!   gradient 0, and never change). `Policy::probabilities_batch` computes a row's
+//!   logits across its action lanes (each input times a row of weights, in input
+//!   order: the scalar sum's order per logit), then the maximum, exponents, sum (in
+//!   action order) and normalisation of each row, with the exponentials of a block
+//!   of `BLOCK` = 16 rows as one `exp_batch`-style loop (a whole SGD or RL step). Its
+//!   test compares it with the row-by-row recipe bit for bit. The largest logit's
+//!   term is exp(0) = 1 exactly; at temperature 1 the division by it is skipped
+//!   (x / 1 = x). The pad lanes are dropped before the exponentials (a block's
+//!   exponents are packed M + 1 to a row), so none is computed in vain; only the
+//!   actions' exponentials are counted for the bound.
+//! - `Policy::gradient_step`: a minibatch's log-probability gradient accumulated
+//!   input-major across the action lanes, each element summed over the rows in order
+//!   from 0 (the scalar recipe's sum), then added to theta times the step; its test
+//!   compares it with the action-major row-by-row recipe bit for bit. It used to be
+//!   a quarter of the run: the loop over inputs of the old layout vectorised across
+//!   inputs, with a transpose per row.
 //! - Panel (c)'s fix rates are computed only where the figure draws them (on both sets
 //!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the
 //!   sweep), on the first `curve_attempts` wrong attempts of each set, found once.
-//! - On x86-64 processors with AVX2 (detected at run time) `probabilities_batch`
-//!   runs a copy compiled for AVX2: 4 lanes a vector instead of 2, the same IEEE
-//!   operations per row in the same order (Rust never fuses a multiply and an add;
-//!   no operation mixes lanes), so the same bits on every machine (its test compares
-//!   both copies with the scalar recipe); `mismatch verify` passes on either.
-//! - The log-probability gradient is compiled once per number of modes (2..=16,
-//!   picked by a `match`), so its inner loop has a fixed length and unrolls.
+//! - On x86-64 processors with AVX2 (detected at run time) `probabilities_batch` and
+//!   `gradient_step` run a copy compiled for AVX2: 4 lanes a vector instead of 2,
+//!   the same IEEE operations per element in the same order (Rust never fuses a
+//!   multiply and an add; no operation mixes lanes), so the same bits on every
+//!   machine (their tests compare both copies with the scalar recipe); `mismatch
+//!   verify` passes on either.
+//! - Both kernels are compiled once per number of modes (2..=16, picked by a `match`:
+//!   W = M + 1 actions in P lanes), so every loop has a fixed length and unrolls,
+//!   and they take the rows as indices into a set of attempts (one copy per kernel,
+//!   not one per caller).
 //! - Deployment's expectation per problem adds only its non-zero terms (a wrong
 //!   attempt's is `π(fix_e)·φ`), the same sum.
 //! - The sweep's conditions run inside each replicate of `main`: one parallel loop

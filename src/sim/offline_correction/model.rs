@@ -67,8 +67,14 @@ impl Attempts {
         self.error.len()
     }
 
+    #[cfg(test)]
     pub fn symptom(&self, i: usize) -> &[f64] {
         &self.x[i * self.m..(i + 1) * self.m]
+    }
+
+    /// Every index, in order.
+    pub fn indices(&self) -> Vec<usize> {
+        (0..self.len()).collect()
     }
 
     /// Draws one attempt from `pop` and appends it.
@@ -161,11 +167,49 @@ pub(super) fn p_right_after(p: &Params, error: usize, action: usize) -> f64 {
 }
 
 /// The corrector: a softmax over keep and the M fixes, linear in `(1, x)`.
-/// `theta[k·(M+1)]` is action k's bias, `theta[k·(M+1) + 1 + j]` its weight on x_j.
+///
+/// Held input-major, the actions in lanes padded to a multiple of 4
+/// ([`Policy::stride`] = P): `theta[j·P + k]` is action k's weight on input j, where
+/// input 0 is the constant 1 (so the first P entries are the biases) and input
+/// 1 + i is x_i. The pad lanes k ≥ M + 1 hold a bias of −∞ and weights 0, so their
+/// logit is −∞, their exponential and probability 0, and their gradient 0: they
+/// never change, and never reach an output.
 #[derive(Clone)]
 pub(super) struct Policy {
     m: usize,
+    stride: usize,
     theta: Vec<f64>,
+}
+
+/// Lanes of a row of actions: `actions` rounded up to a multiple of 4 (an AVX2 vector).
+fn stride_for(actions: usize) -> usize {
+    actions.div_ceil(4) * 4
+}
+
+/// Calls the kernel `f::<W, P>` compiled for `m` modes: W = m + 1 actions in
+/// P = [`stride_for`]`(W)` lanes (2..=`MAX_MODES` modes), so every loop has a fixed
+/// length, unrolls, and runs across the action lanes.
+macro_rules! by_modes {
+    ($m:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $m {
+            2 => $f::<3, 4>($($arg),*),
+            3 => $f::<4, 4>($($arg),*),
+            4 => $f::<5, 8>($($arg),*),
+            5 => $f::<6, 8>($($arg),*),
+            6 => $f::<7, 8>($($arg),*),
+            7 => $f::<8, 8>($($arg),*),
+            8 => $f::<9, 12>($($arg),*),
+            9 => $f::<10, 12>($($arg),*),
+            10 => $f::<11, 12>($($arg),*),
+            11 => $f::<12, 12>($($arg),*),
+            12 => $f::<13, 16>($($arg),*),
+            13 => $f::<14, 16>($($arg),*),
+            14 => $f::<15, 16>($($arg),*),
+            15 => $f::<16, 16>($($arg),*),
+            16 => $f::<17, 20>($($arg),*),
+            m => unreachable!("{m} modes: the spec allows 2..={MAX_MODES}"),
+        }
+    };
 }
 
 impl Policy {
@@ -175,163 +219,233 @@ impl Policy {
     pub fn base(p: &Params, rng: &mut Stream) -> Self {
         let m = p.modes();
         let w = m + 1;
-        let mut theta = vec![0.0; w * w];
-        theta[0] = p.base_keep_bias;
+        let stride = stride_for(w);
+        let mut theta = vec![0.0; w * stride];
+        theta[w..stride].fill(f64::NEG_INFINITY);
+        theta[KEEP] = p.base_keep_bias;
+        // Action by action, its weights in order (the order of the draws).
         for k in 0..w {
             for j in 0..m {
-                theta[k * w + 1 + j] = p.base_gain * rng.normal();
+                theta[(1 + j) * stride + k] = p.base_gain * rng.normal();
             }
         }
-        Policy { m, theta }
+        Policy { m, stride, theta }
     }
 
     pub fn actions(&self) -> usize {
         self.m + 1
     }
 
+    /// Lanes of a row of probabilities (the actions, then zeros to a multiple of 4).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Action k's weight on input j (input 0 is the constant 1: the bias).
+    #[cfg(test)]
+    fn weight(&self, k: usize, j: usize) -> f64 {
+        self.theta[j * self.stride + k]
+    }
+
+    #[cfg(test)]
+    fn set_weight(&mut self, k: usize, j: usize, value: f64) {
+        self.theta[j * self.stride + k] = value;
+    }
+
     /// Softmax probabilities at sampling temperature `temperature` of the symptoms
-    /// `xs`, one row of `out` (`actions()` wide) each.
+    /// of `set` at the indices `rows`, one row of `out` ([`Policy::stride`] wide: the
+    /// actions, then zeros) each.
     ///
     /// Per row, exactly the scalar recipe: each logit is its bias plus its weights
     /// times `x` summed in order; the exponent of each term is
     /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
     /// at temperature 1 the division is skipped, x / 1 = x); the terms are
     /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
-    /// sum's reciprocal. The work runs over blocks of [`BLOCK`] rows held transposed
-    /// (a row per lane), so every loop runs across rows and vectorises, and the
-    /// exponentials of a block are one [`ops::exp_batch`]-style loop; no lane ever
+    /// sum's reciprocal. A row's logits are computed across its action lanes (an
+    /// input times a row of weights, input by input), and the exponentials of a
+    /// block of [`BLOCK`] rows are one [`ops::exp_batch`]-style loop; no lane ever
     /// mixes with another, so each row's bits are those of the row alone, at any
     /// vector width. On an x86-64 processor with AVX2 the same code runs compiled for
     /// AVX2 (4 lanes a vector instead of SSE2's 2): the same IEEE operations in the
-    /// same order per row (Rust never fuses a multiply and an add), so the same bits;
-    /// only the speed depends on the machine.
-    pub fn probabilities_batch<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
+    /// same order per element (Rust never fuses a multiply and an add), so the same
+    /// bits; only the speed depends on the machine.
+    pub fn probabilities_batch(&self, set: &Attempts, rows: &[usize], temperature: f64, out: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, checked just above.
-            unsafe { self.probabilities_batch_avx2(xs, temperature, out) };
+            unsafe { self.probabilities_batch_avx2(set, rows, temperature, out) };
             return;
         }
-        self.probabilities_batch_portable(xs, temperature, out);
+        self.probabilities_batch_portable(set, rows, temperature, out);
     }
 
     /// [`Policy::probabilities_batch`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn probabilities_batch_avx2<'x>(&self, xs: impl IntoIterator<Item = &'x [f64]>, temperature: f64, out: &mut [f64]) {
-        self.probabilities_batch_portable(xs, temperature, out);
+    fn probabilities_batch_avx2(&self, set: &Attempts, rows: &[usize], temperature: f64, out: &mut [f64]) {
+        self.probabilities_batch_portable(set, rows, temperature, out);
     }
 
     /// [`Policy::probabilities_batch`] for any processor (inlined into the AVX2 copy).
     #[inline(always)]
-    fn probabilities_batch_portable<'x>(
-        &self,
-        xs: impl IntoIterator<Item = &'x [f64]>,
-        temperature: f64,
-        out: &mut [f64],
+    fn probabilities_batch_portable(&self, set: &Attempts, rows: &[usize], temperature: f64, out: &mut [f64]) {
+        assert_eq!(set.m, self.m, "symptoms have M channels");
+        by_modes!(self.m, softmax_rows(&self.theta, &set.x, rows, temperature, out));
+    }
+
+    /// One gradient step on a batch: `theta += rate · Σ_b scale_b · (onehot(a_b) −
+    /// probs_b) ⊗ (1, x_b)`, the gradient of `Σ_b scale_b · log π(a_b | x_b)`, for
+    /// the symptoms of `set` at `rows`, their rows `probs` of
+    /// [`Policy::probabilities_batch`], `actions` and `scales`. Each element of the gradient is
+    /// summed over the rows in order from 0, `d = scale · (1[k = a] − probs[k])` on a
+    /// bias and `d · x_j` on a weight, then added to theta times `rate`: the scalar
+    /// recipe's operations, run across the action lanes (and compiled for AVX2 where
+    /// the processor has it, the same bits).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gradient_step(
+        &mut self,
+        set: &Attempts,
+        rows: &[usize],
+        probs: &[f64],
+        actions: &[usize],
+        scales: &[f64],
+        rate: f64,
     ) {
-        let (m, w) = (self.m, self.m + 1);
-        let mut xt = [[0.0; BLOCK]; MAX_MODES];
-        let mut z = [[0.0; BLOCK]; MAX_MODES + 1];
-        let mut xs = xs.into_iter();
-        for block in out.chunks_mut(BLOCK * w) {
-            let mut n = 0;
-            for (b, x) in xs.by_ref().take(block.len() / w).enumerate() {
-                for (col, xj) in xt.iter_mut().zip(&x[..m]) {
-                    col[b] = *xj;
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above.
+            unsafe { self.gradient_step_avx2(set, rows, probs, actions, scales, rate) };
+            return;
+        }
+        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
+    }
+
+    /// [`Policy::gradient_step`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    fn gradient_step_avx2(
+        &mut self,
+        set: &Attempts,
+        rows: &[usize],
+        probs: &[f64],
+        actions: &[usize],
+        scales: &[f64],
+        rate: f64,
+    ) {
+        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
+    }
+
+    /// [`Policy::gradient_step`] for any processor (inlined into the AVX2 copy).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn gradient_step_portable(
+        &mut self,
+        set: &Attempts,
+        rows: &[usize],
+        probs: &[f64],
+        actions: &[usize],
+        scales: &[f64],
+        rate: f64,
+    ) {
+        assert_eq!(set.m, self.m, "symptoms have M channels");
+        let batch = (rows, probs, actions, scales);
+        by_modes!(self.m, gradient_rows(&mut self.theta, &set.x, batch, rate));
+    }
+}
+
+/// [`Policy::probabilities_batch`] for `W` actions in `P` lanes.
+#[inline(always)]
+fn softmax_rows<const W: usize, const P: usize>(
+    theta: &[f64],
+    x: &[f64],
+    rows: &[usize],
+    temperature: f64,
+    out: &mut [f64],
+) {
+    let m = W - 1;
+    let theta: [[f64; P]; W] = std::array::from_fn(|j| theta[j * P..(j + 1) * P].try_into().expect("P lanes"));
+    // A block's exponents, W to a row: the pad lanes are dropped before the
+    // exponentials (theirs would be 0), so none is computed in vain.
+    let mut terms = [[0.0; W]; BLOCK];
+    for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * P)) {
+        let terms = &mut terms[..block.len()];
+        for (t, &i) in terms.iter_mut().zip(block) {
+            let x = &x[i * m..(i + 1) * m];
+            let mut z = theta[0];
+            for j in 1..W {
+                let xj = x[j - 1];
+                for k in 0..P {
+                    z[k] += theta[j][k] * xj;
                 }
-                n = b + 1;
             }
-            if n == 0 {
-                break;
+            let mut max = f64::NEG_INFINITY;
+            for &l in &z[..W] {
+                max = if l > max { l } else { max };
             }
-            for (zk, row) in z.iter_mut().zip(self.theta.chunks_exact(w)) {
-                let (bias, weights) = row.split_first().expect("a row has a bias");
-                *zk = [*bias; BLOCK];
-                for (wj, col) in weights.iter().zip(&xt) {
-                    for (zb, xb) in zk.iter_mut().zip(col) {
-                        *zb += wj * xb;
-                    }
+            if temperature == 1.0 {
+                for (tk, l) in t.iter_mut().zip(&z) {
+                    *tk = l - max;
                 }
-            }
-            let z = &mut z[..w];
-            let mut max = [f64::NEG_INFINITY; BLOCK];
-            for zk in z.iter() {
-                for (mb, zb) in max.iter_mut().zip(zk) {
-                    *mb = if *zb > *mb { *zb } else { *mb };
-                }
-            }
-            for zk in z.iter_mut() {
-                if temperature == 1.0 {
-                    for (zb, mb) in zk.iter_mut().zip(&max) {
-                        *zb -= mb;
-                    }
-                } else {
-                    for (zb, mb) in zk.iter_mut().zip(&max) {
-                        *zb = (*zb - mb) / temperature;
-                    }
-                }
-            }
-            // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
-            for e in z.as_flattened_mut() {
-                ops::tally(ops::Op::ExpBatch);
-                *e = ops::exp_portable(*e);
-            }
-            let mut total = z[0];
-            for zk in &z[1..] {
-                for (tb, zb) in total.iter_mut().zip(zk) {
-                    *tb += zb;
-                }
-            }
-            for tb in total.iter_mut() {
-                *tb = 1.0 / *tb;
-            }
-            for (b, row) in block.chunks_exact_mut(w).take(n).enumerate() {
-                for (o, zk) in row.iter_mut().zip(z.iter()) {
-                    *o = zk[b] * total[b];
+            } else {
+                for (tk, l) in t.iter_mut().zip(&z) {
+                    *tk = (l - max) / temperature;
                 }
             }
         }
-    }
-
-    /// Adds `scale · (onehot(action) − probs) ⊗ (1, x)` to `grad`: the gradient of
-    /// `scale · log π(action | x)`. Compiled once per number of modes the spec may
-    /// ask for (2..=`MAX_MODES`), so the inner loop has a fixed length and unrolls;
-    /// every copy does the same operations in the same order.
-    #[inline]
-    fn add_log_prob_gradient(&self, x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
-        macro_rules! by_modes {
-            ($($m:literal)*) => {
-                match self.m {
-                    $($m => add_outer::<$m>(x, probs, action, scale, grad),)*
-                    m => unreachable!("{m} modes: the spec allows 2..={MAX_MODES}"),
-                }
-            };
+        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
+        for _ in 0..terms.len() * W {
+            ops::tally(ops::Op::ExpBatch);
         }
-        by_modes!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-    }
-
-    fn step(&mut self, grad: &mut [f64], rate: f64) {
-        for (t, g) in self.theta.iter_mut().zip(grad.iter_mut()) {
-            *t += rate * *g;
-            *g = 0.0;
+        for t in terms.as_flattened_mut() {
+            *t = ops::exp_portable(*t);
+        }
+        for (t, row) in terms.iter().zip(out.chunks_exact_mut(P)) {
+            let mut total = t[0];
+            for &e in &t[1..] {
+                total += e;
+            }
+            let inv = 1.0 / total;
+            let (row, pad) = row.split_at_mut(W);
+            for (o, e) in row.iter_mut().zip(t) {
+                *o = e * inv;
+            }
+            pad.fill(0.0);
         }
     }
 }
 
-/// `grad += scale · (onehot(action) − probs) ⊗ (1, x)` for `M` modes: each row k gets
-/// `d = scale · (1[k = action] − probs[k])` on its bias, then `d · x_j` on each weight.
+/// [`Policy::gradient_step`] for `W` actions in `P` lanes; `batch` is (rows, probs,
+/// actions, scales).
 #[inline(always)]
-fn add_outer<const M: usize>(x: &[f64], probs: &[f64], action: usize, scale: f64, grad: &mut [f64]) {
-    let x: &[f64; M] = x[..M].try_into().expect("a symptom has M channels");
-    for (k, (pk, row)) in probs.iter().zip(grad.chunks_exact_mut(M + 1)).enumerate() {
-        let d = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-        let (bias, weights) = row.split_first_mut().expect("a row has a bias");
-        *bias += d;
-        let weights: &mut [f64; M] = weights.try_into().expect("a row has M weights");
-        for (gj, xj) in weights.iter_mut().zip(x) {
-            *gj += d * xj;
+fn gradient_rows<const W: usize, const P: usize>(
+    theta: &mut [f64],
+    x: &[f64],
+    batch: (&[usize], &[f64], &[usize], &[f64]),
+    rate: f64,
+) {
+    let m = W - 1;
+    let (rows, probs, actions, scales) = batch;
+    let mut g = [[0.0; P]; W];
+    for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
+        let probs: &[f64; P] = probs.try_into().expect("P lanes");
+        let x = &x[i * m..(i + 1) * m];
+        let mut d = [0.0; P];
+        for (k, (dk, pk)) in d.iter_mut().zip(probs).enumerate() {
+            *dk = scale * (if k == action { 1.0 } else { 0.0 } - pk);
         }
+        for k in 0..P {
+            g[0][k] += d[k];
+        }
+        for j in 1..W {
+            let xj = x[j - 1];
+            for k in 0..P {
+                g[j][k] += d[k] * xj;
+            }
+        }
+    }
+    for (t, gk) in theta.iter_mut().zip(g.as_flattened()) {
+        *t += rate * gk;
     }
 }
 
@@ -349,20 +463,18 @@ pub(super) fn fine_tune(
     mut record: impl FnMut(usize, &Policy),
 ) {
     record(0, policy);
-    let w = policy.actions();
-    let mut batch = vec![(0, KEEP); p.sft_batch];
-    let mut probs = vec![0.0; p.sft_batch * w];
-    let mut grad = vec![0.0; policy.theta.len()];
+    let s = policy.stride();
+    let (mut rows, mut targets) = (vec![0; p.sft_batch], vec![KEEP; p.sft_batch]);
+    let ones = vec![1.0; p.sft_batch];
+    let mut probs = vec![0.0; p.sft_batch * s];
     for step in 1..=p.sft_steps {
         if !pairs.is_empty() {
-            for b in batch.iter_mut() {
-                *b = pairs[rng.below(pairs.len())];
+            for (i, target) in rows.iter_mut().zip(targets.iter_mut()) {
+                (*i, *target) = pairs[rng.below(pairs.len())];
             }
-            policy.probabilities_batch(batch.iter().map(|&(i, _)| attempts.symptom(i)), 1.0, &mut probs);
-            for (&(i, target), pr) in batch.iter().zip(probs.chunks_exact(w)) {
-                policy.add_log_prob_gradient(attempts.symptom(i), pr, target, 1.0, &mut grad);
-            }
-            policy.step(&mut grad, p.sft_rate / p.sft_batch as f64);
+            policy.probabilities_batch(attempts, &rows, 1.0, &mut probs);
+            let rate = p.sft_rate / p.sft_batch as f64;
+            policy.gradient_step(attempts, &rows, &probs, &targets, &ones, rate);
         }
         if step % p.record_every == 0 {
             record(step, policy);
@@ -385,12 +497,12 @@ pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair>
 /// STaR's pairs: the base corrector's sampled corrections of its own attempts that
 /// turned a wrong first attempt right.
 fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
-    let w = base.actions();
-    let mut all = vec![0.0; own.len() * w];
-    base.probabilities_batch((0..own.len()).map(|i| own.symptom(i)), 1.0, &mut all);
+    let (w, s) = (base.actions(), base.stride());
+    let mut all = vec![0.0; own.len() * s];
+    base.probabilities_batch(own, &own.indices(), 1.0, &mut all);
     let mut pairs = Vec::new();
-    for (i, probs) in all.chunks_exact(w).enumerate() {
-        let action = rng.categorical(probs);
+    for (i, probs) in all.chunks_exact(s).enumerate() {
+        let action = rng.categorical(&probs[..w]);
         let right = rng.bernoulli(p_right_after(p, own.error[i], action));
         if own.error[i] != 0 && right {
             pairs.push((i, action));
@@ -403,26 +515,29 @@ fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Ve
 /// The first attempt's reward r1 is the per-problem baseline (it does not depend on the
 /// action, so the gradient stays unbiased), plus a running mean of r2 − r1.
 pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &mut Stream) {
-    let w = policy.actions();
+    let (w, s) = (policy.actions(), policy.stride());
     let mut batch = vec![0; p.rl_batch];
-    let mut probs = vec![0.0; p.rl_batch * w];
-    let mut grad = vec![0.0; policy.theta.len()];
+    let (mut actions, mut scales) = (vec![KEEP; p.rl_batch], vec![0.0; p.rl_batch]);
+    let mut probs = vec![0.0; p.rl_batch * s];
     let mut baseline = 0.0;
     for _ in 0..p.rl_steps {
         let mut batch_reward = 0.0;
         for i in batch.iter_mut() {
             *i = rng.below(pool.len());
         }
-        policy.probabilities_batch(batch.iter().map(|&i| pool.symptom(i)), 1.0, &mut probs);
-        for (&i, probs) in batch.iter().zip(probs.chunks_exact(w)) {
-            let x = pool.symptom(i);
-            let action = rng.categorical(probs);
+        policy.probabilities_batch(pool, &batch, 1.0, &mut probs);
+        // Each problem's action and outcome in turn; the gradient needs only the
+        // action and the scale r2 − r1 − baseline (the policy is fixed in a step).
+        let chosen = actions.iter_mut().zip(scales.iter_mut());
+        for ((&i, probs), (a, scale)) in batch.iter().zip(probs.chunks_exact(s)).zip(chosen) {
+            let action = rng.categorical(&probs[..w]);
             let r1 = (pool.error[i] == 0) as u8 as f64;
             let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
-            policy.add_log_prob_gradient(x, probs, action, r2 - r1 - baseline, &mut grad);
+            (*a, *scale) = (action, r2 - r1 - baseline);
             batch_reward += r2 - r1;
         }
-        policy.step(&mut grad, p.rl_rate / p.rl_batch as f64);
+        let rate = p.rl_rate / p.rl_batch as f64;
+        policy.gradient_step(pool, &batch, &probs, &actions, &scales, rate);
         baseline = p.baseline_decay * baseline + (1.0 - p.baseline_decay) * batch_reward / p.rl_batch as f64;
     }
 }
@@ -452,15 +567,15 @@ impl Deployed {
 /// Deploys `policy` at `deploy_temperature` on `eval`: exact expectations over the
 /// sampled action and the fix outcome of each problem.
 pub(super) fn deploy(p: &Params, policy: &Policy, eval: &Attempts) -> Deployed {
-    let w = policy.actions();
-    let mut all = vec![0.0; eval.len() * w];
-    let rows = (0..eval.len()).map(|i| eval.symptom(i));
-    policy.probabilities_batch(rows, p.deploy_temperature, &mut all);
+    let (w, s) = (policy.actions(), policy.stride());
+    let mut all = vec![0.0; eval.len() * s];
+    policy.probabilities_batch(eval, &eval.indices(), p.deploy_temperature, &mut all);
     let mut chosen = vec![0.0; w];
     let mut d = Deployed::default();
     let kept_right = p_right_after(p, 0, KEEP);
     let fixed_right = p_right_after(p, 0, KEEP + 1);
-    for (&error, probs) in eval.error.iter().zip(all.chunks_exact(w)) {
+    for (&error, probs) in eval.error.iter().zip(all.chunks_exact(s)) {
+        let probs = &probs[..w];
         for (c, pa) in chosen.iter_mut().zip(probs) {
             *c += pa;
         }
@@ -518,10 +633,10 @@ pub(super) fn curve_set(p: &Params, set: &Attempts) -> Vec<usize> {
 /// turns right at `deploy_temperature` (expected over its action and the fix outcome);
 /// `probs` is a buffer of at least `wrong.len()` rows.
 pub(super) fn fix_rate(p: &Params, policy: &Policy, set: &Attempts, wrong: &[usize], probs: &mut [f64]) -> f64 {
-    let w = policy.actions();
-    policy.probabilities_batch(wrong.iter().map(|&i| set.symptom(i)), p.deploy_temperature, probs);
+    let s = policy.stride();
+    policy.probabilities_batch(set, wrong, p.deploy_temperature, probs);
     let mut fixed = 0.0;
-    for (&i, pr) in wrong.iter().zip(probs.chunks_exact(w)) {
+    for (&i, pr) in wrong.iter().zip(probs.chunks_exact(s)) {
         fixed += pr[set.error[i]] * p.fix_success;
     }
     fixed / wrong.len().max(1) as f64
@@ -595,7 +710,7 @@ fn pair_sft(
         Record::Own => (Vec::new(), curve_set(p, eval)),
         Record::OfflineAndOwn => (curve_set(p, traces), curve_set(p, eval)),
     };
-    let mut probs = vec![0.0; offline_set.len().max(own_set.len()) * base.actions()];
+    let mut probs = vec![0.0; offline_set.len().max(own_set.len()) * base.stride()];
     let on_record = |step: usize, policy: &Policy| {
         if record != Record::Nothing {
             curve.steps.push(step);
@@ -747,13 +862,11 @@ mod tests {
     /// The softmax of one row, the plain scalar recipe `probabilities_batch` must match.
     fn softmax_row(policy: &Policy, x: &[f64], temperature: f64) -> Vec<f64> {
         let w = policy.actions();
-        let mut z: Vec<f64> = policy
-            .theta
-            .chunks_exact(w)
-            .map(|row| {
-                let mut z = row[0];
-                for (wj, xj) in row[1..].iter().zip(x) {
-                    z += wj * xj;
+        let mut z: Vec<f64> = (0..w)
+            .map(|k| {
+                let mut z = policy.weight(k, 0);
+                for (j, xj) in x.iter().enumerate() {
+                    z += policy.weight(k, 1 + j) * xj;
                 }
                 z
             })
@@ -771,19 +884,87 @@ mod tests {
         let p = params();
         let set = Attempts::own(&p, 45, &mut Stream::new(1, "t", 0, "eval"));
         let policy = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
-        let w = policy.actions();
+        let (w, s) = (policy.actions(), policy.stride());
         for n in 0..=set.len() {
             for temperature in [1.0, 0.1] {
                 // The dispatched path (AVX2 where the processor has it) and the portable one.
-                let mut out = vec![f64::NAN; n * w];
-                policy.probabilities_batch((0..n).map(|i| set.symptom(i)), temperature, &mut out);
-                let mut portable = vec![f64::NAN; n * w];
-                policy.probabilities_batch_portable((0..n).map(|i| set.symptom(i)), temperature, &mut portable);
-                for (i, (row, row_portable)) in out.chunks_exact(w).zip(portable.chunks_exact(w)).enumerate() {
+                let rows: Vec<usize> = (0..n).collect();
+                let mut out = vec![f64::NAN; n * s];
+                policy.probabilities_batch(&set, &rows, temperature, &mut out);
+                let mut portable = vec![f64::NAN; n * s];
+                policy.probabilities_batch_portable(&set, &rows, temperature, &mut portable);
+                for (i, (row, row_portable)) in out.chunks_exact(s).zip(portable.chunks_exact(s)).enumerate() {
                     let expected = softmax_row(&policy, set.symptom(i), temperature);
                     for got in [row, row_portable] {
-                        let same = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                        let same = got[..w].iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
                         assert!(same, "n {n}, row {i}, T {temperature}: {got:?} vs {expected:?}");
+                        assert!(got[w..].iter().all(|&pad| pad == 0.0), "pad lanes: {got:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// One gradient step by the plain scalar recipe on the action-major layout:
+    /// each row adds `d = scale·(1[k = a] − p_k)` to action k's bias and `d·x_j` to
+    /// its weights, in row order from a zeroed gradient; theta then gains rate × it.
+    fn gradient_step_row_by_row(policy: &Policy, rows: &[(&[f64], &[f64], usize, f64)], rate: f64) -> Vec<f64> {
+        let w = policy.actions();
+        let mut grad = vec![0.0; w * w];
+        for (x, probs, action, scale) in rows {
+            for k in 0..w {
+                let d = scale * (if k == *action { 1.0 } else { 0.0 } - probs[k]);
+                grad[k * w] += d;
+                for (j, xj) in x.iter().enumerate() {
+                    grad[k * w + 1 + j] += d * xj;
+                }
+            }
+        }
+        let mut theta = vec![0.0; w * w];
+        for k in 0..w {
+            for j in 0..w {
+                theta[k * w + j] = policy.weight(k, j) + rate * grad[k * w + j];
+            }
+        }
+        theta
+    }
+
+    #[test]
+    fn gradient_step_is_the_row_recipe_bit_for_bit() {
+        let p = params();
+        let set = Attempts::own(&p, 40, &mut Stream::new(1, "t", 0, "eval"));
+        let mut rng = Stream::new(1, "t", 0, "actions");
+        let base = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
+        let (w, s) = (base.actions(), base.stride());
+        // Rows in a shuffled order, some repeated, as a minibatch draws them.
+        let idx: Vec<usize> = (0..set.len()).map(|_| rng.below(set.len())).collect();
+        let mut probs = vec![0.0; idx.len() * s];
+        base.probabilities_batch(&set, &idx, 1.0, &mut probs);
+        let actions: Vec<usize> = idx.iter().map(|_| rng.below(w)).collect();
+        let scales: Vec<f64> = idx.iter().map(|_| rng.uniform() - 0.5).collect();
+        let rows: Vec<(&[f64], &[f64], usize, f64)> = (0..idx.len())
+            .map(|b| (set.symptom(idx[b]), &probs[b * s..b * s + w], actions[b], scales[b]))
+            .collect();
+        for n in [1, 16, 40] {
+            let expected = gradient_step_row_by_row(&base, &rows[..n], 0.37);
+            for portable in [false, true] {
+                let mut policy = base.clone();
+                let batch = (&idx[..n], &probs[..n * s], &actions[..n], &scales[..n]);
+                if portable {
+                    policy.gradient_step_portable(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                } else {
+                    policy.gradient_step(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                }
+                for k in 0..s {
+                    for j in 0..w {
+                        let got = policy.weight(k, j);
+                        if k < w {
+                            assert_eq!(got.to_bits(), expected[k * w + j].to_bits(), "n {n}, k {k}, j {j}");
+                        } else if j == 0 {
+                            assert_eq!(got, f64::NEG_INFINITY, "a pad bias stays −∞");
+                        } else {
+                            assert_eq!(got, 0.0, "a pad weight stays 0");
+                        }
                     }
                 }
             }
@@ -824,8 +1005,12 @@ mod tests {
         let p = params();
         let eval = Attempts::own(&p, 500, &mut Stream::new(1, "t", 0, "eval"));
         let mut keeper = Policy::base(&p, &mut Stream::new(1, "t", 0, "base"));
-        keeper.theta.iter_mut().for_each(|t| *t = 0.0);
-        keeper.theta[0] = 50.0;
+        for k in 0..keeper.actions() {
+            for j in 0..keeper.actions() {
+                keeper.set_weight(k, j, 0.0);
+            }
+        }
+        keeper.set_weight(KEEP, 0, 50.0);
         let d = deploy(&p, &keeper, &eval);
         assert!(d.delta().abs() < 1e-12 && d.edit_rate < 1e-12 && d.c_to_i < 1e-12);
     }
