@@ -431,7 +431,7 @@ impl Adam {
 
 /// The confidence head on one (question, answer): certainty logit, its slope, the
 /// log-odds `m = w ℓ + b`, and the noise-free spoken confidence.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Confidence {
     ell: f64,
     dell: f64,
@@ -503,12 +503,13 @@ impl<'a> Trainer<'a> {
         let mut answer_score = 0.0;
         let mut group = [Sampled::default(); MAX_GROUP];
         let m = self.bank.k - 2;
+        let mut heads = [Confidence::default(); MAX_ANSWERS];
         for (b, (&i, &view)) in self.batch.iter().zip(&self.views).enumerate() {
             let (gaps, right) = self.bank.question(i);
             let e_rel = &self.scratch.e[b * m..(b + 1) * m];
             let x_abstain = h.eta0 + h.eta1 * view.u;
             let mut answers = Answers::default();
-            let mut heads = [None; MAX_ANSWERS];
+            let mut known = 0u32;
             for s in &mut group[..p.group] {
                 *s = self.respond(
                     &h,
@@ -517,7 +518,7 @@ impl<'a> Trainer<'a> {
                     right,
                     x_abstain,
                     &mut answers,
-                    &mut heads,
+                    (&mut heads, &mut known),
                     rng,
                 );
             }
@@ -548,7 +549,8 @@ impl<'a> Trainer<'a> {
     }
 
     /// Samples "I don't know" or an answer with its stated confidence; each answer's
-    /// confidence head is computed once per question (`heads`, by rank).
+    /// confidence head is computed once per question (`heads`, by rank, those in the
+    /// bit mask `known` computed for this question).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn respond(
@@ -559,7 +561,7 @@ impl<'a> Trainer<'a> {
         right: usize,
         x_abstain: f64,
         answers: &mut Answers,
-        heads: &mut [Option<Confidence>; MAX_ANSWERS],
+        (heads, known): (&mut [Confidence; MAX_ANSWERS], &mut u32),
         rng: &mut Stream,
     ) -> Sampled {
         let (u_abstain, u_answer) = uniform_pair(rng);
@@ -589,7 +591,13 @@ impl<'a> Trainer<'a> {
                 greedy: self.t.speaker.speak(m),
             }
         };
-        let c = *heads[rank].get_or_insert_with(head);
+        let c = if *known & (1 << rank) != 0 {
+            heads[rank]
+        } else {
+            heads[rank] = head();
+            *known |= 1 << rank;
+            heads[rank]
+        };
         let noise = self.p.confidence_noise;
         let eps = if noise > 0.0 { self.t.zig.normal(rng) } else { 0.0 };
         let speaker = self.t.speaker;
@@ -651,6 +659,7 @@ pub(super) struct ViewScratch {
     e: Vec<f64>,
     ln: Vec<f64>,
     sums: Vec<f64>,
+    sums_d: Vec<f64>,
 }
 
 /// The questions `which` of `bank` seen through the shared representation at `τ_s`,
@@ -672,36 +681,33 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
             }
         }
     }
-    let xs = &mut s.ln;
-    xs.clear();
-    xs.extend_from_slice(&s.e);
     exact::exp_batch(&mut s.e);
     // Σ e_r/e_1 and Σ e_r d_r/e_1 per question, in rank order as `SharedView::new`.
     s.sums.clear();
-    s.sums.resize(n, 0.0);
-    out.clear();
-    out.resize(n, SharedView::default());
+    s.sums_d.clear();
     for (b, &i) in which.iter().enumerate() {
         let d = &bank.gaps[i * k1..(i + 1) * k1];
-        let (x, e) = (&xs[b * m..(b + 1) * m], &s.e[b * m..(b + 1) * m]);
+        let rel = &bank.rel[i * m..(i + 1) * m];
+        let e = &s.e[b * m..(b + 1) * m];
         let (mut sum, mut sum_d) = (1.0, d[0]);
-        for r in 0..m {
-            if x[r] >= NEGLIGIBLE {
-                sum += e[r];
-                sum_d += e[r] * d[r + 1];
+        for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
+            if r * tau_s >= NEGLIGIBLE {
+                sum += e;
+                sum_d += e * d;
             }
         }
-        s.sums[b] = sum;
-        out[b].sum_d = sum_d;
+        s.sums.push(sum);
+        s.sums_d.push(sum_d);
     }
-    xs.clear();
-    xs.extend_from_slice(&s.sums);
-    exact::log_batch(xs);
-    for (b, &i) in which.iter().enumerate() {
+    s.ln.clear();
+    s.ln.extend_from_slice(&s.sums);
+    exact::log_batch(&mut s.ln);
+    out.clear();
+    out.extend(which.iter().enumerate().map(|(b, &i)| {
         let sum = s.sums[b];
-        let ln_sum = if sum == 1.0 { 0.0 } else { xs[b] };
-        out[b] = SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, out[b].sum_d, ln_sum);
-    }
+        let ln_sum = if sum == 1.0 { 0.0 } else { s.ln[b] };
+        SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, s.sums_d[b], ln_sum)
+    }));
 }
 
 /// Buffers of [`evaluate`].
@@ -746,9 +752,13 @@ fn evaluate(
 ) -> Tally {
     let (k1, m) = (bank.k - 1, bank.k - 2);
     let gaps_of = |i: usize| &bank.gaps[i * k1..(i + 1) * k1];
+    let n = views.len();
+    for v in [&mut sc.u, &mut sc.eps] {
+        v.clear();
+        v.resize(n, 0.0);
+    }
     sc.rank.clear();
-    sc.u.clear();
-    sc.eps.clear();
+    sc.rank.resize(n, 0);
     sc.which.clear();
     sc.x.clear();
     // The draws, in order; ranks the table decides.
@@ -765,14 +775,11 @@ fn evaluate(
             sc.x.push(h.tau * gaps_of(i)[0]);
             PENDING
         };
-        let eps = if rank != ABSTAINED && noise > 0.0 {
-            t.zig.normal(rng)
-        } else {
-            0.0
-        };
-        sc.rank.push(rank);
-        sc.u.push(u_answer);
-        sc.eps.push(eps);
+        if rank != ABSTAINED && noise > 0.0 {
+            sc.eps[i] = t.zig.normal(rng);
+        }
+        sc.rank[i] = rank;
+        sc.u[i] = u_answer;
     }
     // Ranks that need the runner-up's weight f_1 = exp(τ d_1) (`Tables::choose`).
     exact::exp_batch(&mut sc.x);
