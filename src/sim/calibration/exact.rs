@@ -26,24 +26,25 @@
 
 use crate::ops::{self, Op};
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42 fee00000
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef 35793c76
-const INV_LN2: f64 = 1.442_695_040_888_963_387_00e+00; // 0x3ff71547 652b82fe
-const P1: f64 = 1.666_666_666_666_660_190_37e-01;
-const P2: f64 = -2.777_777_777_701_559_338_42e-03;
-const P3: f64 = 6.613_756_321_437_934_361_17e-05;
-const P4: f64 = -1.653_390_220_546_525_153_90e-06;
-const P5: f64 = 4.138_136_797_057_238_460_39e-08;
+// fdlibm's constants, by their bits (the tests check every result against libm).
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+const INV_LN2: f64 = f64::from_bits(0x3ff7_1547_652b_82fe);
+const P1: f64 = f64::from_bits(0x3fc5_5555_5555_553e);
+const P2: f64 = f64::from_bits(0xbf66_c16c_16be_bd93);
+const P3: f64 = f64::from_bits(0x3f11_566a_af25_de2c);
+const P4: f64 = f64::from_bits(0xbebb_bd41_c5d2_6bf1);
+const P5: f64 = f64::from_bits(0x3e66_3769_72be_a4d0);
 /// 1.5·2⁵²: adding and subtracting it rounds a double below 2⁵¹ to an integer.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
 
-const LG1: f64 = 6.666_666_666_666_735_130e-01;
-const LG2: f64 = 3.999_999_999_940_941_908e-01;
-const LG3: f64 = 2.857_142_874_366_239_149e-01;
-const LG4: f64 = 2.222_219_843_214_978_396e-01;
-const LG5: f64 = 1.818_357_216_161_805_012e-01;
-const LG6: f64 = 1.531_383_769_920_937_332e-01;
-const LG7: f64 = 1.479_819_860_511_658_591e-01;
+const LG1: f64 = f64::from_bits(0x3fe5_5555_5555_5593);
+const LG2: f64 = f64::from_bits(0x3fd9_9999_9997_fa04);
+const LG3: f64 = f64::from_bits(0x3fd2_4924_9422_9359);
+const LG4: f64 = f64::from_bits(0x3fcc_71c5_1d8e_78af);
+const LG5: f64 = f64::from_bits(0x3fc7_4664_96cb_03de);
+const LG6: f64 = f64::from_bits(0x3fc3_9a09_d078_c69f);
+const LG7: f64 = f64::from_bits(0x3fc2_f112_df3e_5244);
 
 /// The domain of [`exp_one`].
 const EXP_LO: f64 = -708.0;

@@ -137,7 +137,10 @@
 //!   the step's training questions) take their `exp`s in one batch and their `log`s in
 //!   another; an evaluation first takes its draws in stream order (no draw depends on
 //!   an `exp`), then the runner-up weights `f_1` the bounds still need, then the
-//!   certainties of answers below the top, each in a batch. A non-top answer's
+//!   certainties of answers below the top, each in a batch; a training step takes
+//!   the runner-up weights `f_1 = exp(τ d_1)` and `e_1 = exp(τ_s d_1)` of all its
+//!   questions in one batch (some go unused: a batch element costs less than a third of
+//!   a `libm` call). A non-top answer's
 //!   certainty reuses its view's `exp(τ_s (d_a − d_1))` instead of recomputing it, and
 //!   in training each answer's confidence head is computed once per question (it was,
 //!   for the top answer). The figure's bytes are unchanged.

@@ -227,19 +227,19 @@ impl SharedView {
     #[cfg(test)]
     pub(super) fn other(&self, gaps: &[f64], a: usize) -> (f64, f64) {
         let e_rel: Vec<f64> = gaps[1..].iter().map(|d| ops::exp(self.tau_s * (d - gaps[0]))).collect();
-        self.other_given(gaps, a, &e_rel)
+        self.other_given(gaps, a, &e_rel, ops::exp(self.tau_s * gaps[0]))
     }
 
     /// [`SharedView::other`] given the question's `e_rel = exp(τ_s (d_r − d_1))` of
-    /// ranks `r ≥ 2` as [`views`] computed them (the same bits as computing them here).
-    fn other_given(&self, gaps: &[f64], a: usize, e_rel: &[f64]) -> (f64, f64) {
-        let (d, d1) = (gaps[a - 1], gaps[0]);
+    /// ranks `r ≥ 2` as [`views`] computed them and `e1 = exp(τ_s d_1)` (the same bits
+    /// as computing them here).
+    fn other_given(&self, gaps: &[f64], a: usize, e_rel: &[f64], e1: f64) -> (f64, f64) {
+        let d = gaps[a - 1];
         let x = self.tau_s * d;
         if x < -LOGIT_CLIP {
             return (-LOGIT_CLIP, 0.0);
         }
         // Here τ_s (d_a − d_1) > −30: rank a's weight is in the sums.
-        let e1 = ops::exp(self.tau_s * d1);
         let rel = if a == 1 { 1.0 } else { e_rel[a - 2] };
         let others = 1.0 + e1 * (self.sum - rel);
         let raw = x - ops::log(others);
@@ -250,13 +250,13 @@ impl SharedView {
         (raw, self.tau_s * (d - others_d / others))
     }
 
-    /// `(ℓ, ∂ℓ/∂ln τ_s)` of the answer of rank `a` (`e_rel` as in
+    /// `(ℓ, ∂ℓ/∂ln τ_s)` of the answer of rank `a` (`e_rel`, `e1` as in
     /// [`SharedView::other_given`]).
-    fn certainty(&self, gaps: &[f64], a: usize, e_rel: &[f64]) -> (f64, f64) {
+    fn certainty(&self, gaps: &[f64], a: usize, e_rel: &[f64], e1: f64) -> (f64, f64) {
         if a == 0 {
             (self.u, self.top_slope())
         } else {
-            self.other_given(gaps, a, e_rel)
+            self.other_given(gaps, a, e_rel, e1)
         }
     }
 }
@@ -467,6 +467,8 @@ struct Trainer<'a> {
     batch: Vec<usize>,
     views: Vec<SharedView>,
     scratch: ViewScratch,
+    /// Per question of the step: `f_1 = exp(τ d_1)` and `e_1 = exp(τ_s d_1)`.
+    fe: Vec<f64>,
 }
 
 impl<'a> Trainer<'a> {
@@ -485,6 +487,7 @@ impl<'a> Trainer<'a> {
             batch: Vec::with_capacity(p.batch),
             views: Vec::with_capacity(p.batch),
             scratch: ViewScratch::default(),
+            fe: Vec::with_capacity(2 * p.batch),
         }
     }
 
@@ -498,6 +501,14 @@ impl<'a> Trainer<'a> {
         self.batch.clear();
         self.batch.extend((0..p.batch).map(|_| rng.below(n)));
         views(self.bank, &self.batch, h.tau_s, &mut self.views, &mut self.scratch);
+        // The runner-up's weight in the answer head and in the shared view, for every
+        // question of the step in one batch (libm's bits; `exact`).
+        self.fe.clear();
+        for &i in &self.batch {
+            let d1 = self.bank.question(i).0[0];
+            self.fe.extend([h.tau * d1, h.tau_s * d1]);
+        }
+        exact::exp_batch(&mut self.fe);
         let mut grad = [0.0; N_PARAMS];
         // Σ adv (d_a − E_π d) over answered responses: the answer head's score, / τ.
         let mut answer_score = 0.0;
@@ -508,12 +519,16 @@ impl<'a> Trainer<'a> {
             let (gaps, right) = self.bank.question(i);
             let e_rel = &self.scratch.e[b * m..(b + 1) * m];
             let x_abstain = h.eta0 + h.eta1 * view.u;
-            let mut answers = Answers::default();
+            let (f1, e1) = (self.fe[2 * b], self.fe[2 * b + 1]);
+            let mut answers = Answers {
+                f1: Some(f1),
+                all: None,
+            };
             let mut known = 0u32;
             for s in &mut group[..p.group] {
                 *s = self.respond(
                     &h,
-                    (&view, e_rel),
+                    (&view, e_rel, e1),
                     gaps,
                     right,
                     x_abstain,
@@ -556,7 +571,7 @@ impl<'a> Trainer<'a> {
     fn respond(
         &self,
         h: &Heads,
-        (view, e_rel): (&SharedView, &[f64]),
+        (view, e_rel, e1): (&SharedView, &[f64], f64),
         gaps: &[f64],
         right: usize,
         x_abstain: f64,
@@ -582,7 +597,7 @@ impl<'a> Trainer<'a> {
             };
         }
         let head = || {
-            let (ell, dell) = view.certainty(gaps, rank, e_rel);
+            let (ell, dell) = view.certainty(gaps, rank, e_rel, e1);
             let m = h.w * ell + h.b;
             Confidence {
                 ell,
@@ -1034,7 +1049,7 @@ mod tests {
                 let view = SharedView::new(gaps, tau_s);
                 let e_rel: Vec<f64> = gaps[1..].iter().map(|d| ops::exp(tau_s * (d - gaps[0]))).collect();
                 for a in 0..=gaps.len() {
-                    let (ell, slope) = view.certainty(gaps, a, &e_rel);
+                    let (ell, slope) = view.certainty(gaps, a, &e_rel, ops::exp(tau_s * gaps[0]));
                     let direct = certainty_direct(gaps, tau_s, a);
                     assert!(
                         (ell - direct).abs() < 1e-9,
