@@ -129,8 +129,24 @@
 //! - *Only what is read.* Under the binary rule (RLVR) the confidence never reaches
 //!   the reward or a gradient, so its training responses draw no noise and speak no
 //!   confidence.
+//! - *libm in batches* (no number changed). `exact.rs` writes fdlibm's `exp` and
+//!   `log` (what `libm` runs) without branches, so a loop of them vectorises (AVX2 where
+//!   the CPU has it, detected at run time) and still returns libm's bits for every
+//!   input (tested bit for bit against `libm`, on both paths and at every length).
+//!   The shared views of a batch of questions (every test question at an evaluation,
+//!   the step's training questions) take their `exp`s in one batch and their `log`s in
+//!   another; an evaluation first takes its draws in stream order (no draw depends on
+//!   an `exp`), then the runner-up weights `f_1` the bounds still need, then the
+//!   certainties of answers below the top, each in a batch; a training step takes
+//!   the runner-up weights `f_1 = exp(τ d_1)` and `e_1 = exp(τ_s d_1)` of all its
+//!   questions in one batch (some go unused: a batch element costs less than a third of
+//!   a `libm` call). A non-top answer's
+//!   certainty reuses its view's `exp(τ_s (d_a − d_1))` instead of recomputing it, and
+//!   in training each answer's confidence head is computed once per question (it was,
+//!   for the top answer). The figure's bytes are unchanged.
 
 mod draws;
+mod exact;
 mod figure;
 mod model;
 mod scale;

@@ -3,6 +3,7 @@
 //! for the model, its assumptions, and why each shortcut below is exact).
 
 use super::draws::{uniform_pair, SigmaTable, Ziggurat};
+use super::exact;
 use super::scale::{rule_reward, Scale, Speaker, Spoken};
 use super::tally::{Tally, METRICS};
 use super::Params;
@@ -59,6 +60,8 @@ pub(super) fn expected_rule_reward(rule: Rule, p: f64) -> f64 {
 pub(super) struct Bank {
     k: usize,
     gaps: Vec<f64>,
+    /// `d_r − d_1` of ranks `r = 2 … K − 1` (the shared view's exponents over `τ_s`).
+    rel: Vec<f64>,
     right: Vec<u8>,
 }
 
@@ -86,11 +89,21 @@ impl Bank {
             );
             right.push(rank as u8);
         }
-        Bank { k, gaps, right }
+        let rel = gaps
+            .chunks_exact(k - 1)
+            .flat_map(|g| g[1..].iter().map(move |d| d - g[0]))
+            .collect();
+        Bank { k, gaps, rel, right }
     }
 
     fn len(&self) -> usize {
         self.right.len()
+    }
+
+    /// `d_r − d_1` of ranks 2 … K − 1 of question `i`.
+    fn rel(&self, i: usize) -> &[f64] {
+        let m = self.k - 2;
+        &self.rel[i * m..(i + 1) * m]
     }
 
     /// The gaps of ranks 1 … K − 1 and the rank of the right answer.
@@ -165,7 +178,9 @@ pub(super) struct SharedView {
 }
 
 impl SharedView {
-    #[inline(always)]
+    /// One question's view, computed alone (the reference the batched [`views`] equals
+    /// bit for bit).
+    #[cfg(test)]
     pub(super) fn new(gaps: &[f64], tau_s: f64) -> Self {
         let d1 = gaps[0];
         let (mut sum, mut sum_d) = (1.0, d1);
@@ -179,6 +194,12 @@ impl SharedView {
             sum_d += e * d;
         }
         let ln_sum = if sum == 1.0 { 0.0 } else { ops::log(sum) };
+        Self::from_sums(tau_s, d1, sum, sum_d, ln_sum)
+    }
+
+    /// The view from its sums and `ln Σ e_r/e_1` (0 when the sum is 1).
+    #[inline(always)]
+    fn from_sums(tau_s: f64, d1: f64, sum: f64, sum_d: f64, ln_sum: f64) -> Self {
         // u ≥ −ln(K − 1): only the upper clip can bind.
         let raw = -tau_s * d1 - ln_sum;
         SharedView {
@@ -203,15 +224,23 @@ impl SharedView {
     /// `a ≥ 1` and its slope `τ_s (d_a − Σ_{r≠a} e_r d_r / Σ_{r≠a} e_r)`, clipped at −30
     /// (slope 0). `ℓ_a ≤ τ_s d_a` (the top's weight 1 is among the others), so below
     /// −30 nothing needs computing.
+    #[cfg(test)]
     pub(super) fn other(&self, gaps: &[f64], a: usize) -> (f64, f64) {
-        let (d, d1) = (gaps[a - 1], gaps[0]);
+        let e_rel: Vec<f64> = gaps[1..].iter().map(|d| ops::exp(self.tau_s * (d - gaps[0]))).collect();
+        self.other_given(gaps, a, &e_rel, ops::exp(self.tau_s * gaps[0]))
+    }
+
+    /// [`SharedView::other`] given the question's `e_rel = exp(τ_s (d_r − d_1))` of
+    /// ranks `r ≥ 2` as [`views`] computed them and `e1 = exp(τ_s d_1)` (the same bits
+    /// as computing them here).
+    fn other_given(&self, gaps: &[f64], a: usize, e_rel: &[f64], e1: f64) -> (f64, f64) {
+        let d = gaps[a - 1];
         let x = self.tau_s * d;
         if x < -LOGIT_CLIP {
             return (-LOGIT_CLIP, 0.0);
         }
         // Here τ_s (d_a − d_1) > −30: rank a's weight is in the sums.
-        let e1 = ops::exp(self.tau_s * d1);
-        let rel = if a == 1 { 1.0 } else { ops::exp(self.tau_s * (d - d1)) };
+        let rel = if a == 1 { 1.0 } else { e_rel[a - 2] };
         let others = 1.0 + e1 * (self.sum - rel);
         let raw = x - ops::log(others);
         if raw < -LOGIT_CLIP {
@@ -221,12 +250,13 @@ impl SharedView {
         (raw, self.tau_s * (d - others_d / others))
     }
 
-    /// `(ℓ, ∂ℓ/∂ln τ_s)` of the answer of rank `a`.
-    fn certainty(&self, gaps: &[f64], a: usize) -> (f64, f64) {
+    /// `(ℓ, ∂ℓ/∂ln τ_s)` of the answer of rank `a` (`e_rel`, `e1` as in
+    /// [`SharedView::other_given`]).
+    fn certainty(&self, gaps: &[f64], a: usize, e_rel: &[f64], e1: f64) -> (f64, f64) {
         if a == 0 {
             (self.u, self.top_slope())
         } else {
-            self.other(gaps, a)
+            self.other_given(gaps, a, e_rel, e1)
         }
     }
 }
@@ -401,7 +431,7 @@ impl Adam {
 
 /// The confidence head on one (question, answer): certainty logit, its slope, the
 /// log-odds `m = w ℓ + b`, and the noise-free spoken confidence.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Confidence {
     ell: f64,
     dell: f64,
@@ -434,7 +464,11 @@ struct Trainer<'a> {
     /// Whether the readout gets a gradient (exploration on, a rule that scores `q`).
     trains_readout: bool,
     /// The step's questions and their shared views.
-    batch: Vec<(usize, SharedView)>,
+    batch: Vec<usize>,
+    views: Vec<SharedView>,
+    scratch: ViewScratch,
+    /// Per question of the step: `f_1 = exp(τ d_1)` and `e_1 = exp(τ_s d_1)`.
+    fe: Vec<f64>,
 }
 
 impl<'a> Trainer<'a> {
@@ -451,6 +485,9 @@ impl<'a> Trainer<'a> {
             speaks: rule != Rule::Binary || trains_readout,
             trains_readout,
             batch: Vec::with_capacity(p.batch),
+            views: Vec::with_capacity(p.batch),
+            scratch: ViewScratch::default(),
+            fe: Vec::with_capacity(2 * p.batch),
         }
     }
 
@@ -462,21 +499,43 @@ impl<'a> Trainer<'a> {
         let h = Heads::new(theta, p.coupling);
         let n = self.bank.len();
         self.batch.clear();
-        for _ in 0..p.batch {
-            let i = rng.below(n);
-            self.batch.push((i, SharedView::new(self.bank.question(i).0, h.tau_s)));
+        self.batch.extend((0..p.batch).map(|_| rng.below(n)));
+        views(self.bank, &self.batch, h.tau_s, &mut self.views, &mut self.scratch);
+        // The runner-up's weight in the answer head and in the shared view, for every
+        // question of the step in one batch (libm's bits; `exact`).
+        self.fe.clear();
+        for &i in &self.batch {
+            let d1 = self.bank.question(i).0[0];
+            self.fe.extend([h.tau * d1, h.tau_s * d1]);
         }
+        exact::exp_batch(&mut self.fe);
         let mut grad = [0.0; N_PARAMS];
         // Σ adv (d_a − E_π d) over answered responses: the answer head's score, / τ.
         let mut answer_score = 0.0;
         let mut group = [Sampled::default(); MAX_GROUP];
-        for &(i, view) in &self.batch {
+        let m = self.bank.k - 2;
+        let mut heads = [Confidence::default(); MAX_ANSWERS];
+        for (b, (&i, &view)) in self.batch.iter().zip(&self.views).enumerate() {
             let (gaps, right) = self.bank.question(i);
+            let e_rel = &self.scratch.e[b * m..(b + 1) * m];
             let x_abstain = h.eta0 + h.eta1 * view.u;
-            let mut answers = Answers::default();
-            let mut top: Option<Confidence> = None;
+            let (f1, e1) = (self.fe[2 * b], self.fe[2 * b + 1]);
+            let mut answers = Answers {
+                f1: Some(f1),
+                all: None,
+            };
+            let mut known = 0u32;
             for s in &mut group[..p.group] {
-                *s = self.respond(&h, &view, gaps, right, x_abstain, &mut answers, &mut top, rng);
+                *s = self.respond(
+                    &h,
+                    (&view, e_rel, e1),
+                    gaps,
+                    right,
+                    x_abstain,
+                    &mut answers,
+                    (&mut heads, &mut known),
+                    rng,
+                );
             }
             let (abstain_adv, score) = rloo(&group[..p.group], gaps);
             answer_score += score.answer;
@@ -504,19 +563,20 @@ impl<'a> Trainer<'a> {
         adam.ascend(theta, &grad);
     }
 
-    /// Samples "I don't know" or an answer with its stated confidence; the top answer's
-    /// confidence head is computed once per question.
+    /// Samples "I don't know" or an answer with its stated confidence; each answer's
+    /// confidence head is computed once per question (`heads`, by rank, those in the
+    /// bit mask `known` computed for this question).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn respond(
         &self,
         h: &Heads,
-        view: &SharedView,
+        (view, e_rel, e1): (&SharedView, &[f64], f64),
         gaps: &[f64],
         right: usize,
         x_abstain: f64,
         answers: &mut Answers,
-        top: &mut Option<Confidence>,
+        (heads, known): (&mut [Confidence; MAX_ANSWERS], &mut u32),
         rng: &mut Stream,
     ) -> Sampled {
         let (u_abstain, u_answer) = uniform_pair(rng);
@@ -536,8 +596,8 @@ impl<'a> Trainer<'a> {
                 ..Sampled::default()
             };
         }
-        let head = |rank| {
-            let (ell, dell) = view.certainty(gaps, rank);
+        let head = || {
+            let (ell, dell) = view.certainty(gaps, rank, e_rel, e1);
             let m = h.w * ell + h.b;
             Confidence {
                 ell,
@@ -546,10 +606,12 @@ impl<'a> Trainer<'a> {
                 greedy: self.t.speaker.speak(m),
             }
         };
-        let c = if rank == 0 {
-            *top.get_or_insert_with(|| head(0))
+        let c = if *known & (1 << rank) != 0 {
+            heads[rank]
         } else {
-            head(rank)
+            heads[rank] = head();
+            *known |= 1 << rank;
+            heads[rank]
         };
         let noise = self.p.confidence_noise;
         let eps = if noise > 0.0 { self.t.zig.normal(rng) } else { 0.0 };
@@ -606,31 +668,181 @@ pub(super) fn rloo(group: &[Sampled], gaps: &[f64]) -> (f64, GroupScore) {
     (abstain_adv, score)
 }
 
-/// Every question of `bank` seen through the shared representation at `τ_s`, in one
-/// loop (the `exp`s and `log`s back to back), into `views`.
-fn shared_views(bank: &Bank, tau_s: f64, views: &mut Vec<SharedView>) {
-    views.clear();
-    views.extend((0..bank.len()).map(|i| SharedView::new(bank.question(i).0, tau_s)));
+/// Buffers of [`views`]: the exponentials and the sums whose logs are taken.
+#[derive(Default)]
+pub(super) struct ViewScratch {
+    e: Vec<f64>,
+    ln: Vec<f64>,
+    sums: Vec<f64>,
+    sums_d: Vec<f64>,
 }
 
-/// One sampled response to every test question, given its `views` at `h`'s `τ_s`.
-fn evaluate(bank: &Bank, views: &[SharedView], h: &Heads, t: Tables, noise: f64, rng: &mut Stream) -> Tally {
+/// The questions `which` of `bank` seen through the shared representation at `τ_s`,
+/// into `out`: [`SharedView::new`] of each, bit for bit, but with every `exp` of them
+/// in one batch and every `log` in another ([`exact`]: libm's bits, vectorised).
+/// Exponents below the negligible cut are computed too, and left out of the sums as
+/// `SharedView::new` leaves them out.
+fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s: &mut ViewScratch) {
+    let (m, k1) = (bank.k - 2, bank.k - 1);
+    let n = which.len();
+    s.e.clear();
+    if which.iter().enumerate().all(|(b, &i)| b == i) {
+        s.e.extend(bank.rel[..n * m].iter().map(|r| r * tau_s));
+    } else {
+        s.e.resize(n * m, 0.0);
+        for (e, &i) in s.e.chunks_exact_mut(m.max(1)).zip(which) {
+            for (e, r) in e.iter_mut().zip(bank.rel(i)) {
+                *e = r * tau_s;
+            }
+        }
+    }
+    exact::exp_batch(&mut s.e);
+    // Σ e_r/e_1 and Σ e_r d_r/e_1 per question, in rank order as `SharedView::new`.
+    s.sums.clear();
+    s.sums_d.clear();
+    for (b, &i) in which.iter().enumerate() {
+        let d = &bank.gaps[i * k1..(i + 1) * k1];
+        let rel = &bank.rel[i * m..(i + 1) * m];
+        let e = &s.e[b * m..(b + 1) * m];
+        let (mut sum, mut sum_d) = (1.0, d[0]);
+        for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
+            if r * tau_s >= NEGLIGIBLE {
+                sum += e;
+                sum_d += e * d;
+            }
+        }
+        s.sums.push(sum);
+        s.sums_d.push(sum_d);
+    }
+    s.ln.clear();
+    s.ln.extend_from_slice(&s.sums);
+    exact::log_batch(&mut s.ln);
+    out.clear();
+    out.extend(which.iter().enumerate().map(|(b, &i)| {
+        let sum = s.sums[b];
+        let ln_sum = if sum == 1.0 { 0.0 } else { s.ln[b] };
+        SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, s.sums_d[b], ln_sum)
+    }));
+}
+
+/// Buffers of [`evaluate`].
+#[derive(Default)]
+struct EvalScratch {
+    /// Per test question: its rank, or [`ABSTAINED`], or [`PENDING`] (needs `f_1`).
+    rank: Vec<usize>,
+    u: Vec<f64>,
+    eps: Vec<f64>,
+    /// Questions whose rank needs `f_1`, or whose answer's certainty needs `e_1`, and
+    /// those exponents (then their exponentials).
+    which: Vec<usize>,
+    x: Vec<f64>,
+    /// Per answered question of rank ≥ 1 (in `which`): the sum of the other weights,
+    /// then its log.
+    others: Vec<f64>,
+    ell: Vec<f64>,
+}
+
+const ABSTAINED: usize = usize::MAX;
+const PENDING: usize = usize::MAX - 1;
+
+/// One sampled response to every test question, given its `views` at `h`'s `τ_s` and
+/// the exponentials `e_rel` those views computed (`exp(τ_s (d_r − d_1))`, ranks
+/// `r ≥ 2`, question by question).
+///
+/// The same draws, answers and confidences as answering question by question (the
+/// draws are taken in the streams' order first; no draw depends on an `exp`), with the
+/// `exp`s and `log`s the answers and their certainties need computed in batches
+/// ([`exact`]: libm's bits): the runner-up's weight `f_1` where the bounds do not
+/// decide the rank from the table alone, then `e_1 = exp(τ_s d_1)` and the log of
+/// the other weights for each answer below the top ([`SharedView::other`]; its
+/// `exp(τ_s (d_a − d_1))` is the view's own).
+fn evaluate(
+    bank: &Bank,
+    (views, e_rel): (&[SharedView], &[f64]),
+    h: &Heads,
+    t: Tables,
+    noise: f64,
+    rng: &mut Stream,
+    sc: &mut EvalScratch,
+) -> Tally {
+    let (k1, m) = (bank.k - 1, bank.k - 2);
+    let gaps_of = |i: usize| &bank.gaps[i * k1..(i + 1) * k1];
+    let n = views.len();
+    for v in [&mut sc.u, &mut sc.eps] {
+        v.clear();
+        v.resize(n, 0.0);
+    }
+    sc.rank.clear();
+    sc.rank.resize(n, 0);
+    sc.which.clear();
+    sc.x.clear();
+    // The draws, in order; ranks the table decides.
+    for (i, view) in views.iter().enumerate() {
+        let (u_abstain, u_answer) = uniform_pair(rng);
+        let rank = if t.sigma.below(u_abstain, h.eta0 + h.eta1 * view.u) {
+            ABSTAINED
+        } else if !h.squeeze {
+            t.choose(h, view, gaps_of(i), &mut Answers::default(), u_answer)
+        } else if u_answer < t.sigma.lower_bound(view.u) {
+            0
+        } else {
+            sc.which.push(i);
+            sc.x.push(h.tau * gaps_of(i)[0]);
+            PENDING
+        };
+        if rank != ABSTAINED && noise > 0.0 {
+            sc.eps[i] = t.zig.normal(rng);
+        }
+        sc.rank[i] = rank;
+        sc.u[i] = u_answer;
+    }
+    // Ranks that need the runner-up's weight f_1 = exp(τ d_1) (`Tables::choose`).
+    exact::exp_batch(&mut sc.x);
+    for (&i, &f1) in sc.which.iter().zip(&sc.x) {
+        let mut answers = Answers {
+            f1: Some(f1),
+            all: None,
+        };
+        sc.rank[i] = draw_rank(sc.u[i], gaps_of(i), h.tau, views[i].sum, &mut answers);
+    }
+    // Certainties of answers below the top that are not clipped: e_1, then the log.
+    sc.which.clear();
+    sc.x.clear();
+    for (i, &rank) in sc.rank.iter().enumerate() {
+        if rank != ABSTAINED && rank >= 1 && h.tau_s * gaps_of(i)[rank - 1] >= -LOGIT_CLIP {
+            sc.which.push(i);
+            sc.x.push(h.tau_s * gaps_of(i)[0]);
+        }
+    }
+    exact::exp_batch(&mut sc.x);
+    sc.others.clear();
+    for (&i, &e1) in sc.which.iter().zip(&sc.x) {
+        let a = sc.rank[i];
+        let rel = if a == 1 { 1.0 } else { e_rel[i * m + a - 2] };
+        sc.others.push(1.0 + e1 * (views[i].sum - rel));
+    }
+    exact::log_batch(&mut sc.others);
+    sc.ell.clear();
+    sc.ell.resize(views.len(), -LOGIT_CLIP);
+    for (&i, &ln) in sc.which.iter().zip(&sc.others) {
+        let raw = h.tau_s * gaps_of(i)[sc.rank[i] - 1] - ln;
+        sc.ell[i] = if raw < -LOGIT_CLIP { -LOGIT_CLIP } else { raw };
+    }
+    // The tally, question by question.
     let mut tally = Tally::new(t.speaker);
     for (i, view) in views.iter().enumerate() {
-        let (gaps, right) = bank.question(i);
-        let (u_abstain, u_answer) = uniform_pair(rng);
-        if t.sigma.below(u_abstain, h.eta0 + h.eta1 * view.u) {
+        let rank = sc.rank[i];
+        if rank == ABSTAINED {
             tally.abstain();
             continue;
         }
-        let rank = t.choose(h, view, gaps, &mut Answers::default(), u_answer);
-        let ell = if rank == 0 { view.u } else { view.other(gaps, rank).0 };
-        let eps = if noise > 0.0 { t.zig.normal(rng) } else { 0.0 };
-        let x = h.w * ell + h.b + noise * eps;
+        let ell = if rank == 0 { view.u } else { sc.ell[i] };
+        let x = h.w * ell + h.b + noise * sc.eps[i];
+        let right = rank == bank.right[i] as usize;
         if t.speaker.is_real() {
-            tally.add(t.speaker.speak(x), rank == right);
+            tally.add(t.speaker.speak(x), right);
         } else {
-            tally.add_level(t.speaker.level(x), rank == right);
+            tally.add_level(t.speaker.level(x), right);
         }
     }
     tally
@@ -653,7 +865,7 @@ fn initial_theta(p: &Params) -> [f64; N_PARAMS] {
 /// `views0` are the test questions seen by the initial policy (every arm's step 0).
 pub(super) fn train_run(
     p: &Params,
-    (train, test, views0): (&Bank, &Bank, &[SharedView]),
+    (train, test, views0): (&Bank, &Bank, (&[SharedView], &[f64])),
     speaker: &Speaker,
     rule: Option<Rule>,
     mut rng: Stream,
@@ -664,9 +876,10 @@ pub(super) fn train_run(
     let n_records = p.steps / p.record_every + 1;
     let mut records = Vec::with_capacity(n_records);
     let tables = Tables::new(speaker);
-    let record = |theta: &[f64; N_PARAMS], views: &[SharedView], eval_rng: &mut Stream| {
+    let mut eval_scratch = EvalScratch::default();
+    let mut record = |theta: &[f64; N_PARAMS], views: (&[SharedView], &[f64]), eval_rng: &mut Stream| {
         let h = Heads::new(theta, p.coupling);
-        let tally = evaluate(test, views, &h, tables, p.confidence_noise, eval_rng);
+        let tally = evaluate(test, views, &h, tables, p.confidence_noise, eval_rng, &mut eval_scratch);
         (tally.metrics(speaker, h.tau, h.w), tally)
     };
     let (first, mut last) = record(&theta, views0, &mut eval_rng);
@@ -677,12 +890,20 @@ pub(super) fn train_run(
         return RunResult { records, last };
     };
     let mut trainer = Trainer::new(p, train, tables, rule);
-    let mut views = Vec::with_capacity(test.len());
+    let mut test_views = Vec::with_capacity(test.len());
+    let mut scratch = ViewScratch::default();
+    let all: Vec<usize> = (0..test.len()).collect();
     for step in 1..=p.steps {
         trainer.step(&mut theta, &mut adam, &mut rng);
         if step % p.record_every == 0 {
-            shared_views(test, Heads::new(&theta, p.coupling).tau_s, &mut views);
-            let (metrics, tally) = record(&theta, &views, &mut eval_rng);
+            views(
+                test,
+                &all,
+                Heads::new(&theta, p.coupling).tau_s,
+                &mut test_views,
+                &mut scratch,
+            );
+            let (metrics, tally) = record(&theta, (&test_views, &scratch.e), &mut eval_rng);
             records.push(metrics);
             last = tally;
         }
@@ -698,11 +919,14 @@ fn replicate(p: &Params, speaker: &Speaker, rep: Replicate) -> Vec<RunResult> {
     let test = Bank::draw(p.test_questions, p.answers, p.belief_spread, &mut rng);
     // Every arm starts from the same policy: its step-0 views are computed once.
     let mut views0 = Vec::with_capacity(test.len());
-    shared_views(&test, Heads::new(&initial_theta(p), p.coupling).tau_s, &mut views0);
+    let all: Vec<usize> = (0..test.len()).collect();
+    let tau_s0 = Heads::new(&initial_theta(p), p.coupling).tau_s;
+    let mut scratch0 = ViewScratch::default();
+    views(&test, &all, tau_s0, &mut views0, &mut scratch0);
     ARMS.iter()
         .map(|(arm, rule)| {
             let (t, e) = (rep.stream(&format!("train/{arm}")), rep.stream(&format!("eval/{arm}")));
-            train_run(p, (&train, &test, &views0), speaker, *rule, t, e)
+            train_run(p, (&train, &test, (&views0, &scratch0.e)), speaker, *rule, t, e)
         })
         .collect()
 }
@@ -823,8 +1047,9 @@ mod tests {
         for gaps in questions {
             for tau_s in [0.5, 1.0, 3.0, 12.0] {
                 let view = SharedView::new(gaps, tau_s);
+                let e_rel: Vec<f64> = gaps[1..].iter().map(|d| ops::exp(tau_s * (d - gaps[0]))).collect();
                 for a in 0..=gaps.len() {
-                    let (ell, slope) = view.certainty(gaps, a);
+                    let (ell, slope) = view.certainty(gaps, a, &e_rel, ops::exp(tau_s * gaps[0]));
                     let direct = certainty_direct(gaps, tau_s, a);
                     assert!(
                         (ell - direct).abs() < 1e-9,
@@ -846,6 +1071,26 @@ mod tests {
         let view = SharedView::new(&[-10.0, -11.0], 100.0);
         assert_eq!((view.u, view.top_slope()), (LOGIT_CLIP, 0.0));
         assert_eq!(view.other(&[-10.0, -11.0], 2), (-LOGIT_CLIP, 0.0));
+    }
+
+    #[test]
+    fn batched_views_are_the_single_ones_bit_for_bit() {
+        let mut rng = Stream::new(1, "bank", 0, "views");
+        for k in [2, 3, 4, 8] {
+            let bank = Bank::draw(3000, k, 1.6, &mut rng);
+            let which: Vec<usize> = (0..bank.len()).chain([5, 5, 17]).collect();
+            let mut out = Vec::new();
+            let mut scratch = ViewScratch::default();
+            for tau_s in [0.3, 1.0, 2.7, 11.0, 60.0] {
+                views(&bank, &which, tau_s, &mut out, &mut scratch);
+                for (&i, v) in which.iter().zip(&out) {
+                    let one = SharedView::new(bank.question(i).0, tau_s);
+                    let bits = |v: &SharedView| [v.tau_s, v.sum, v.sum_d, v.u].map(f64::to_bits);
+                    assert_eq!(bits(v), bits(&one), "K {k} τ_s {tau_s} question {i}");
+                    assert_eq!(v.clipped, one.clipped);
+                }
+            }
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Scale {
 
 /// A spoken confidence: the level on a discrete scale (`REAL` on a real-valued one),
 /// the confidence `q`, and the log-odds it was spoken from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(super) struct Spoken {
     pub level: u32,
     pub q: f64,
