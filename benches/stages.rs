@@ -73,18 +73,19 @@ fn op_costs() -> [f64; KINDS] {
         });
         t.as_secs_f64() * 1e9 / N as f64
     };
-    let batch = {
-        let inputs: Vec<f64> = unit.iter().map(|u| -10.0 * u).collect();
+    // A batch function's cost per element, on 4096 inputs at a time.
+    let per_element = |inputs: Vec<f64>, f: fn(&mut [f64])| {
         let mut buffer = inputs.clone();
         let t = time(RUNS, || {
             for _ in 0..N / inputs.len() {
                 buffer.copy_from_slice(&inputs);
-                ops::exp_batch(black_box(&mut buffer));
+                f(black_box(&mut buffer));
             }
             black_box(&buffer);
         });
         t.as_secs_f64() * 1e9 / (N / inputs.len() * inputs.len()) as f64
     };
+    let negative: Vec<f64> = unit.iter().map(|u| -10.0 * u).collect();
     [
         draw,
         per_call(&|i| libm::exp(-10.0 * u(i))),
@@ -92,7 +93,9 @@ fn op_costs() -> [f64; KINDS] {
         per_call(&|i| libm::pow(u(i), 1.0 + 99.0 * u(i + 1))),
         per_call(&|i| libm::cos(std::f64::consts::TAU * u(i))),
         per_call(&|i| libm::sqrt(10.0 * u(i))),
-        batch,
+        per_element(negative.clone(), ops::exp_batch),
+        per_element(negative, ops::exact::exp_batch),
+        per_element(unit.clone(), ops::exact::log_batch),
     ]
 }
 

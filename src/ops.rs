@@ -26,13 +26,27 @@ pub enum Op {
     Sqrt,
     /// One element of [`exp_batch`]: the portable exp, vectorised over a slice.
     ExpBatch,
+    /// One element of [`exact::exp_batch`]: libm's exp bit for bit, vectorised.
+    ExpExact,
+    /// One element of [`exact::log_batch`]: libm's log bit for bit, vectorised.
+    LogExact,
 }
 
 /// The number of kinds of [`Op`].
-pub const KINDS: usize = 7;
+pub const KINDS: usize = 9;
 
 impl Op {
-    pub const ALL: [Op; KINDS] = [Op::Draw, Op::Exp, Op::Log, Op::Pow, Op::Trig, Op::Sqrt, Op::ExpBatch];
+    pub const ALL: [Op; KINDS] = [
+        Op::Draw,
+        Op::Exp,
+        Op::Log,
+        Op::Pow,
+        Op::Trig,
+        Op::Sqrt,
+        Op::ExpBatch,
+        Op::ExpExact,
+        Op::LogExact,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,9 +57,13 @@ impl Op {
             Op::Trig => "sin/cos",
             Op::Sqrt => "sqrt",
             Op::ExpBatch => "exp[]",
+            Op::ExpExact => "exp[=]",
+            Op::LogExact => "log[=]",
         }
     }
 }
+
+pub mod exact;
 
 #[cfg(feature = "count-ops")]
 mod counter {

@@ -129,7 +129,7 @@
 //! - *Only what is read.* Under the binary rule (RLVR) the confidence never reaches
 //!   the reward or a gradient, so its training responses draw no noise and speak no
 //!   confidence.
-//! - *libm in batches* (no number changed). `exact.rs` writes fdlibm's `exp` and
+//! - *libm in batches* (no number changed). `crate::ops::exact` writes fdlibm's `exp` and
 //!   `log` (what `libm` runs) without branches, so a loop of them vectorises (AVX2 where
 //!   the CPU has it, detected at run time) and still returns libm's bits for every
 //!   input (tested bit for bit against `libm`, on both paths and at every length).
@@ -146,7 +146,6 @@
 //!   for the top answer). The figure's bytes are unchanged.
 
 mod draws;
-mod exact;
 mod figure;
 mod model;
 mod scale;

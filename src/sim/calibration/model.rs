@@ -3,7 +3,6 @@
 //! for the model, its assumptions, and why each shortcut below is exact).
 
 use super::draws::{uniform_pair, SigmaTable, Ziggurat};
-use super::exact;
 use super::scale::{rule_reward, Scale, Speaker, Spoken};
 use super::tally::{Tally, METRICS};
 use super::Params;
@@ -508,7 +507,7 @@ impl<'a> Trainer<'a> {
             let d1 = self.bank.question(i).0[0];
             self.fe.extend([h.tau * d1, h.tau_s * d1]);
         }
-        exact::exp_batch(&mut self.fe);
+        ops::exact::exp_batch(&mut self.fe);
         let mut grad = [0.0; N_PARAMS];
         // Σ adv (d_a − E_π d) over answered responses: the answer head's score, / τ.
         let mut answer_score = 0.0;
@@ -696,7 +695,7 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
             }
         }
     }
-    exact::exp_batch(&mut s.e);
+    ops::exact::exp_batch(&mut s.e);
     // Σ e_r/e_1 and Σ e_r d_r/e_1 per question, in rank order as `SharedView::new`.
     s.sums.clear();
     s.sums_d.clear();
@@ -716,7 +715,7 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     }
     s.ln.clear();
     s.ln.extend_from_slice(&s.sums);
-    exact::log_batch(&mut s.ln);
+    ops::exact::log_batch(&mut s.ln);
     out.clear();
     out.extend(which.iter().enumerate().map(|(b, &i)| {
         let sum = s.sums[b];
@@ -797,7 +796,7 @@ fn evaluate(
         sc.u[i] = u_answer;
     }
     // Ranks that need the runner-up's weight f_1 = exp(τ d_1) (`Tables::choose`).
-    exact::exp_batch(&mut sc.x);
+    ops::exact::exp_batch(&mut sc.x);
     for (&i, &f1) in sc.which.iter().zip(&sc.x) {
         let mut answers = Answers {
             f1: Some(f1),
@@ -814,14 +813,14 @@ fn evaluate(
             sc.x.push(h.tau_s * gaps_of(i)[0]);
         }
     }
-    exact::exp_batch(&mut sc.x);
+    ops::exact::exp_batch(&mut sc.x);
     sc.others.clear();
     for (&i, &e1) in sc.which.iter().zip(&sc.x) {
         let a = sc.rank[i];
         let rel = if a == 1 { 1.0 } else { e_rel[i * m + a - 2] };
         sc.others.push(1.0 + e1 * (views[i].sum - rel));
     }
-    exact::log_batch(&mut sc.others);
+    ops::exact::log_batch(&mut sc.others);
     sc.ell.clear();
     sc.ell.resize(views.len(), -LOGIT_CLIP);
     for (&i, &ln) in sc.which.iter().zip(&sc.others) {

@@ -21,8 +21,8 @@
 //! time) the loops are compiled for 4-lane vectors instead of SSE2's 2: the same
 //! operations per element, so the same bits (the tests compare both paths with `libm`).
 //!
-//! Counted by `count-ops` as one `exp[]` element each (the batched portable exp's
-//! cost), exps and logs alike: in isolation these cost about the same per element.
+//! Counted by `count-ops` as one `exp[=]` or `log[=]` per element, each with its own
+//! single-core cost in the bound (`benches/stages.rs`).
 
 use crate::ops::{self, Op};
 
@@ -52,7 +52,7 @@ const EXP_HI: f64 = 709.0;
 
 /// `libm::exp(x)` bit for bit, for `x` in [−708, 709], without branches.
 #[inline(always)]
-pub(super) fn exp_one(x: f64) -> f64 {
+pub fn exp_one(x: f64) -> f64 {
     let ax = x.abs();
     let neg = x < 0.0;
     // fdlibm: k = (int)(x/ln 2 ± ½), truncated toward zero.
@@ -102,7 +102,7 @@ pub(super) fn exp_one(x: f64) -> f64 {
 
 /// `libm::log(x)` bit for bit, for positive normal finite `x`, without branches.
 #[inline(always)]
-pub(super) fn log_one(x: f64) -> f64 {
+pub fn log_one(x: f64) -> f64 {
     // fdlibm: reduce x to m in [√2/2, √2) and k, x = m·2ᵏ, on the high word.
     let bits = x.to_bits().wrapping_add((0x3ff0_0000 - 0x3fe6_a09e) << 32);
     let biased = bits >> 52; // k + 1023
@@ -188,17 +188,17 @@ fn use_avx2() -> bool {
     false
 }
 
-/// One `exp[]` per element (nothing unless built with `count-ops`).
+/// One `op` per element (nothing unless built with `count-ops`).
 #[inline(always)]
-fn count(n: usize) {
+fn count(op: Op, n: usize) {
     for _ in 0..n {
-        ops::tally(Op::ExpBatch);
+        ops::tally(op);
     }
 }
 
 /// `libm::exp` of every element of `xs`, in place, bit for bit.
-pub(super) fn exp_batch(xs: &mut [f64]) {
-    count(xs.len());
+pub fn exp_batch(xs: &mut [f64]) {
+    count(Op::ExpExact, xs.len());
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: the processor has AVX2, checked just above.
@@ -209,8 +209,8 @@ pub(super) fn exp_batch(xs: &mut [f64]) {
 }
 
 /// `libm::log` of every element of `xs`, in place, bit for bit.
-pub(super) fn log_batch(xs: &mut [f64]) {
-    count(xs.len());
+pub fn log_batch(xs: &mut [f64]) {
+    count(Op::LogExact, xs.len());
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: the processor has AVX2, checked just above.
