@@ -30,9 +30,13 @@
 //! - **No draw without randomness.** Injection at rate 0 or 1 draws nothing (the
 //!   outcome is certain); an injection run draws its injected turns and its own turns
 //!   from one stream (`turns`).
-//! - **The bistable test counts roots without refining them.** The mean-field range
-//!   scans β and asks only how many sign changes `f` has on its grid; the bisection of
-//!   each root (60 `exp` per root) is left to [`fixed_points`]. Same bits.
+//! - **The bistable test counts roots without refining them, and without `exp`.** The
+//!   mean-field range scans β and asks only how many sign changes `f` has on its grid;
+//!   the bisection of each root (60 `exp` per root) is left to [`fixed_points`]. The
+//!   sign of `f(e) = 1 − σ(z − βe) − e` is `z − βe < ln((1 − e)/e)` (σ increases), from
+//!   a table of the grid's log-odds ([`SignGrid`]); `f` itself is evaluated only at the
+//!   ends and within 10⁻⁹ of the crossing, where the shortcut could disagree with the
+//!   float `f`. Same bits (tested against the `exp` scan); 1.64 M `exp` became 2 per β.
 //! - **One parallel region per experiment.** Every condition's replicates are run
 //!   inside one parallel iterator over conditions; the injection rows are pushed while
 //!   the horizons and escapes run, and the mean-field range (a serial scan) runs beside
@@ -812,7 +816,9 @@ pub fn fixed_points(z: f64, beta: f64) -> Vec<(f64, bool)> {
 }
 
 /// The number of roots [`fixed_points`] finds (sign changes of `f` on its grid),
-/// without refining them: the bistable test needs only the count.
+/// without refining them, evaluating `f` with `exp` at every grid point: the
+/// reference for [`SignGrid::root_count`].
+#[cfg(test)]
 fn root_count(z: f64, beta: f64) -> usize {
     let f = |e: f64| 1.0 - sigmoid(z - beta * e) - e;
     let mut prev = f(0.0) > 0.0;
@@ -824,11 +830,75 @@ fn root_count(z: f64, beta: f64) -> usize {
         .count()
 }
 
+/// How far (in logit) the argument `x = z − β e` must be from `ln((1 − e)/e)` for the
+/// sign of `f(e) = 1 − σ(x) − e` to be decided without evaluating `σ`.
+const SIGN_MARGIN: f64 = 1e-9;
+
+/// The signs of `f(e) = 1 − σ(z − β e) − e` on the grid of [`fixed_points`], for one
+/// `z` and any `β`, mostly without `exp`: `f(e) > 0 ⇔ σ(x) < 1 − e ⇔ x < ln((1 − e)/e)`
+/// (σ increases), and the log-odds of each grid point are computed once.
+///
+/// Exact (the same signs as evaluating `f` in floats, so the same counts and the same
+/// bisection): where `|x − ln((1 − e)/e)| > SIGN_MARGIN` the true `|f(e)|` is at least
+/// `SIGN_MARGIN · e(1 − e) ≥ 10⁻⁹ · 5·10⁻⁴` (σ' = e(1 − e) at the crossing, and on the
+/// grid `e(1 − e) ≥ 1999/2000²`), far above the rounding of the float `f` (a few
+/// 10⁻¹⁶: `exp` within 1 ulp, then three roundings of values at most 1) and of the
+/// log-odds (a few 10⁻¹⁵); `x` is computed as `f` computes it. Closer than that, and
+/// at `e = 0` and `e = 1`, `f` is evaluated as [`fixed_points`] does.
+struct SignGrid {
+    z: f64,
+    /// `ln((1 − e)/e)` at the inner grid points `e = i/GRID`, `i = 1..GRID` (index `i − 1`).
+    ln_odds: Vec<f64>,
+    /// Buffer: the sign of `f` at every grid point.
+    positive: Vec<bool>,
+}
+
+impl SignGrid {
+    fn new(z: f64) -> Self {
+        SignGrid {
+            z,
+            ln_odds: (1..GRID)
+                .map(|i| {
+                    let e = i as f64 / GRID as f64;
+                    ops::log((1.0 - e) / e)
+                })
+                .collect(),
+            positive: vec![false; GRID + 1],
+        }
+    }
+
+    /// The number of sign changes of `f` on the grid (the roots [`fixed_points`] finds).
+    fn root_count(&mut self, beta: f64) -> usize {
+        let z = self.z;
+        let f = |e: f64| 1.0 - sigmoid(z - beta * e) - e;
+        let positive = &mut self.positive;
+        positive[0] = f(0.0) > 0.0;
+        positive[GRID] = f(1.0) > 0.0;
+        let mut unsure = false;
+        for (i, (&ln_odds, pos)) in self.ln_odds.iter().zip(&mut positive[1..GRID]).enumerate() {
+            let e = (i + 1) as f64 / GRID as f64;
+            let d = (z - beta * e) - ln_odds;
+            *pos = d < -SIGN_MARGIN;
+            unsure |= d.abs() <= SIGN_MARGIN;
+        }
+        if unsure {
+            for (i, &ln_odds) in self.ln_odds.iter().enumerate() {
+                let e = (i + 1) as f64 / GRID as f64;
+                if ((z - beta * e) - ln_odds).abs() <= SIGN_MARGIN {
+                    positive[i + 1] = f(e) > 0.0;
+                }
+            }
+        }
+        positive.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+}
+
 /// The β range in which the mean field `e* = 1 − σ(z − β e*)` has two stable fixed
 /// points (a clean and an error state), or `None`. Scanned on β ∈ [0, 40] in steps of
 /// 0.05, edges refined by bisection to 1e-6.
 pub fn mean_field_bistable_range(z: f64) -> Option<(f64, f64)> {
-    let bistable = |beta: f64| root_count(z, beta) == 3;
+    let grid = std::cell::RefCell::new(SignGrid::new(z));
+    let bistable = |beta: f64| grid.borrow_mut().root_count(beta) == 3;
     const STEP: f64 = 0.05;
     let first = (0..=800).map(|i| i as f64 * STEP).find(|&b| bistable(b))?;
     let last = (0..=800).map(|i| i as f64 * STEP).rev().find(|&b| bistable(b))?;
@@ -894,6 +964,59 @@ mod tests {
         // z = β/2 is the symmetric case: three roots when β > 4 (slope β/4 at e = 1/2).
         let (lo, hi) = mean_field_bistable_range(2.5).expect("bistable somewhere");
         assert!(lo > 4.0 && lo < 5.0 && hi > 5.0, "({lo}, {hi})");
+    }
+
+    #[test]
+    fn sign_grid_counts_roots_like_exp() {
+        // The log-odds shortcut gives the same count as evaluating f with exp, over
+        // the whole scan and the bisection edges, at several z.
+        for z in [-1.0, 0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 7.3] {
+            let mut grid = SignGrid::new(z);
+            for i in 0..=800 {
+                let beta = i as f64 * 0.05;
+                assert_eq!(grid.root_count(beta), root_count(z, beta), "z {z} β {beta}");
+            }
+            if let Some((lo, hi)) = mean_field_bistable_range(z) {
+                for beta in [lo, hi] {
+                    for k in -40..=40 {
+                        let b = beta + k as f64 * 1e-7;
+                        assert_eq!(grid.root_count(b), root_count(z, b), "z {z} β {b}");
+                    }
+                }
+            }
+        }
+        // A grid point exactly at a root (z = 0, β = 0: f(1/2) = 0) takes the exact path.
+        assert_eq!(SignGrid::new(0.0).root_count(0.0), root_count(0.0, 0.0));
+    }
+
+    #[test]
+    fn bistable_range_is_the_exp_scan() {
+        // The same bits as the scan that evaluates f with exp at every grid point.
+        let reference = |z: f64| {
+            let bistable = |beta: f64| root_count(z, beta) == 3;
+            let first = (0..=800).map(|i| i as f64 * 0.05).find(|&b| bistable(b))?;
+            let last = (0..=800).map(|i| i as f64 * 0.05).rev().find(|&b| bistable(b))?;
+            let refine = |mut inside: f64, mut outside: f64| {
+                while (inside - outside).abs() > 1e-6 {
+                    let mid = 0.5 * (inside + outside);
+                    if bistable(mid) {
+                        inside = mid;
+                    } else {
+                        outside = mid;
+                    }
+                }
+                0.5 * (inside + outside)
+            };
+            Some((refine(first, first - 0.05), refine(last, last + 0.05)))
+        };
+        for z in [0.5, 1.5, 2.5, 3.5] {
+            let (a, b) = (mean_field_bistable_range(z), reference(z));
+            assert_eq!(
+                a.map(|r| (r.0.to_bits(), r.1.to_bits())),
+                b.map(|r| (r.0.to_bits(), r.1.to_bits())),
+                "z {z}"
+            );
+        }
     }
 
     fn counts_errors_in_window<C: Window>() {
