@@ -5,9 +5,13 @@
 //! The work is turns: a draw and a comparison each. What keeps it fast, and why each
 //! trick is exact (same model, same distribution; only which draws are used changed):
 //!
-//! - **Integer thresholds.** σ(z − β·e/W) is tabulated per error count `e` (the state
-//!   is discrete, so no `exp` per turn), as `⌈σ·2⁵³⌉`: a draw `x` is a right turn iff
-//!   `x >> 11` is below it, the same decision as `uniform() < σ`, without the float.
+//! - **Integer thresholds, two turns per draw.** σ(z − β·e/W) is tabulated per error
+//!   count `e` (the state is discrete, so no `exp` per turn), as `⌈σ·2³²⌉`: a turn
+//!   takes a 32-bit half of a draw and is right iff the half is below it, the same
+//!   decision as `uniform_pair`'s uniform `< σ`, without the float ([`Draws`]). So do an
+//!   injected turn and partial feedback. *Sampling change* (issue 18): these Bernoullis
+//!   took a whole 53-bit draw each before; 2⁻³² resolution is far below any digit the
+//!   model states, and half the draws of turn-by-turn play.
 //! - **Runs of right turns in one draw.** While the window's error count stays as it
 //!   is, every turn is right with the same probability `p`, so the number of right
 //!   turns before the next wrong one is geometric: `⌊ln u / ln p⌋` with one uniform
@@ -27,6 +31,11 @@
 //!   bound on that stop), and both survival curves are counted from each run's first
 //!   and `(k + 1)`-th error turn: the same curves, without a loop over turns and runs.
 //!   The interpolation takes `ln(c / batch)` from a table.
+//! - **One key per condition.** An injection or escape run draws from a substream
+//!   of its condition's stream (the same key, ChaCha's stream number set to the
+//!   replicate: a copy and a counter reset) instead of a stream of its own (a SHA-256
+//!   and a key setup, ~180 ns, as long as a short run's turns). *Sampling change*: other
+//!   streams, same rule for every replicate; shards still reproduce the whole run.
 //! - **No draw without randomness.** Injection at rate 0 or 1 draws nothing (the
 //!   outcome is certain); an injection run draws its injected turns and its own turns
 //!   from one stream (`turns`).
@@ -48,10 +57,53 @@ use crate::rng::{sigmoid, Stream};
 use crate::sim::{Observations, Replicate, Replicates, Runner};
 use rayon::prelude::*;
 
-/// `⌈p·2⁵³⌉`: a 53-bit draw `m = x >> 11` has `m < threshold(p)` iff `m·2⁻⁵³ < p`
-/// (`p·2⁵³` is exact, and for an integer `m`, `m < y ⇔ m < ⌈y⌉`).
+/// `⌈p·2³²⌉`: a 32-bit half `h` of a draw has `h < threshold(p)` iff `h·2⁻³² < p`
+/// (`p·2³²` is exact, and for an integer `h`, `h < y ⇔ h < ⌈y⌉`): the decision of
+/// `Stream::uniform_pair`'s uniform against `p`, without the float.
 fn threshold(p: f64) -> u64 {
-    (p.clamp(0.0, 1.0) * (1u64 << 53) as f64).ceil() as u64
+    (p.clamp(0.0, 1.0) * (1u64 << 32) as f64).ceil() as u64
+}
+
+/// A run's stream, spent in 32-bit halves where a Bernoulli needs no more: a turn's
+/// outcome, an injected turn, whether a wrong turn enters the context. These are the
+/// two uniforms of `Stream::uniform_pair` (the high half of a draw first, then the low
+/// half), compared as integers ([`threshold`]); 2⁻³² resolution is far below anything
+/// the model states (σ to a few digits). A run of right turns takes a whole draw of its
+/// own (53 bits, for its logarithm), leaving a pending low half where it is.
+pub(super) struct Draws {
+    rng: Stream,
+    low: u64,
+    spare: bool,
+}
+
+impl Draws {
+    pub(super) fn new(rng: Stream) -> Self {
+        Draws {
+            rng,
+            low: 0,
+            spare: false,
+        }
+    }
+
+    /// The next 32-bit half: the high half of a fresh draw, or the low half of the last.
+    #[inline(always)]
+    fn half(&mut self) -> u64 {
+        if self.spare {
+            self.spare = false;
+            self.low
+        } else {
+            let x = self.rng.next_u64();
+            self.low = x & 0xFFFF_FFFF;
+            self.spare = true;
+            x >> 32
+        }
+    }
+
+    /// Uniform on (0, 1] with 53 random bits, from a draw of its own.
+    #[inline(always)]
+    fn uniform_open0(&mut self) -> f64 {
+        self.rng.uniform_open0()
+    }
 }
 
 /// σ(z − β·errors/W) for every error count of a full window of `W` turns, computed
@@ -106,14 +158,14 @@ impl Conditioning {
 
     /// One turn from a window with `errors` errors: right or not (one draw).
     #[inline(always)]
-    fn right(&self, errors: usize, rng: &mut Stream) -> bool {
-        (rng.next_u64() >> 11) < self.right_below[errors]
+    fn right(&self, errors: usize, rng: &mut Draws) -> bool {
+        rng.half() < self.right_below[errors]
     }
 
     /// While the window stays as it is at `errors` errors: the number of right turns
     /// before the next wrong one, `⌊ln u / ln p⌋` (P(gap ≥ g) = p^g), at most `max`.
     #[inline]
-    fn gap(&self, errors: usize, rng: &mut Stream, max: usize) -> usize {
+    fn gap(&self, errors: usize, rng: &mut Draws, max: usize) -> usize {
         let u = rng.uniform_open0();
         let ln_p = self.ln_right[errors];
         if ln_p == 0.0 {
@@ -135,16 +187,16 @@ struct Feedback(f64);
 
 impl Feedback {
     #[inline(always)]
-    fn seen(self, rng: &mut Stream) -> bool {
-        self.0 >= 1.0 || (self.0 > 0.0 && rng.uniform() < self.0)
+    fn seen(self, rng: &mut Draws) -> bool {
+        self.0 >= 1.0 || (self.0 > 0.0 && rng.half() < threshold(self.0))
     }
 
     /// Whether a turn (`right` or not) enters the context as wrong; without a branch on
     /// `right` when feedback is 0 or 1 (no draw).
     #[inline(always)]
-    fn seen_if_wrong(self, right: bool, rng: &mut Stream) -> bool {
+    fn seen_if_wrong(self, right: bool, rng: &mut Draws) -> bool {
         if self.0 > 0.0 && self.0 < 1.0 {
-            !right && rng.uniform() < self.0
+            !right && rng.half() < threshold(self.0)
         } else {
             !right & (self.0 >= 1.0)
         }
@@ -276,7 +328,7 @@ macro_rules! by_window {
 /// Plays one turn: right with probability σ(z − β·e_t); a wrong turn enters the
 /// context as wrong as [`Feedback`] says, otherwise as right. Returns whether it was right.
 #[inline(always)]
-fn step<C: Window>(ctx: &mut C, cond: &Conditioning, feedback: Feedback, rng: &mut Stream) -> bool {
+fn step<C: Window>(ctx: &mut C, cond: &Conditioning, feedback: Feedback, rng: &mut Draws) -> bool {
     let right = cond.right(ctx.errors(), rng);
     ctx.record(feedback.seen_if_wrong(right, rng));
     right
@@ -293,7 +345,7 @@ fn segment<C: Window>(
     ctx: &mut C,
     cond: &Conditioning,
     feedback: Feedback,
-    rng: &mut Stream,
+    rng: &mut Draws,
     max: usize,
 ) -> (usize, bool) {
     let errors = ctx.errors();
@@ -342,9 +394,8 @@ fn injected_run<C: Window>(
     feedback: f64,
     r: f64,
     keep: bool,
-    rep: Replicate,
+    mut rng: Draws,
 ) -> Injected {
-    let mut rng = rep.stream("turns");
     let feedback = Feedback(feedback);
     let mut ctx = C::new(p.window, false);
     // Rate 0 or 1: every injected turn is certain, no draw.
@@ -355,7 +406,7 @@ fn injected_run<C: Window>(
         } else if r >= 1.0 {
             true
         } else {
-            (rng.next_u64() >> 11) < wrong_below
+            rng.half() < wrong_below
         };
         ctx.record(wrong);
     }
@@ -397,8 +448,11 @@ fn injection_runs(p: &Params, run: &Runner) -> Vec<(String, Vec<Replicates<Injec
                 .par_iter()
                 .map(|&r| {
                     let keep = r == 1.0;
-                    run.replicates(&format!("inject/{arm}/{r}"), run.count(), |rep| {
-                        by_window!(p.window, injected_run(p, cond, *feedback, r, keep, rep))
+                    let condition = format!("inject/{arm}/{r}");
+                    let turns = run.shared(&condition, |rep| rep.stream("turns"));
+                    run.replicates(&condition, run.count(), |rep| {
+                        let rng = Draws::new(turns.substream(rep.index()));
+                        by_window!(p.window, injected_run(p, cond, *feedback, r, keep, rng))
                     })
                 })
                 .collect();
@@ -487,7 +541,7 @@ fn horizon_run<C: Window>(
     cap: usize,
     cond: &Conditioning,
     feedback: Feedback,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> (usize, usize) {
     let mut ctx = C::new(window, false);
     let (mut t, mut errors) = (0, 0);
@@ -540,7 +594,7 @@ struct HorizonCondition {
 /// and the survival curves up to the stop are counted from the turns of each run's
 /// first and `(k + 1)`-th error: the same curves, with no turn-by-turn loop.
 fn batch_horizons<C: Window>(p: &Params, hc: &HorizonCondition, feedback: f64, rep: Replicate) -> (f64, f64) {
-    let mut rng = rep.stream("turns");
+    let mut rng = Draws::new(rep.stream("turns"));
     let feedback = Feedback(feedback);
     let (k, batch, max) = (p.horizon_tolerance, p.horizon_batch, p.horizon_max_turns);
     let target = p.horizon_success * batch as f64;
@@ -650,7 +704,7 @@ pub(super) fn escape_time(
     start_wrong: bool,
     feedback: f64,
     max: usize,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> usize {
     by_window!(
         window,
@@ -664,7 +718,7 @@ fn escape_time_in<C: Window>(
     start_wrong: bool,
     feedback: Feedback,
     max: usize,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> usize {
     let mut ctx = C::new(window, start_wrong);
     let mut t = 0;
@@ -709,8 +763,10 @@ fn escape_runs(p: &Params, run: &Runner) -> Vec<Lifetimes> {
                 .par_iter()
                 .map(|&w| {
                     let cond = Conditioning::new(w, p.logit_base, beta);
-                    run.replicates(&format!("escape/{start}/{beta}/{w}"), run.count(), |rep| {
-                        let mut rng = rep.stream("turns");
+                    let condition = format!("escape/{start}/{beta}/{w}");
+                    let turns = run.shared(&condition, |rep| rep.stream("turns"));
+                    run.replicates(&condition, run.count(), |rep| {
+                        let mut rng = Draws::new(turns.substream(rep.index()));
                         escape_time(&cond, w, start_wrong, p.feedback, p.escape_max_turns, &mut rng)
                     })
                     .iter()
@@ -946,8 +1002,8 @@ mod tests {
         }
     }
 
-    fn stream(name: &str) -> Stream {
-        Stream::new(7, name, 0, "turns")
+    fn stream(name: &str) -> Draws {
+        Draws::new(Stream::new(7, name, 0, "turns"))
     }
 
     #[test]
@@ -1043,7 +1099,7 @@ mod tests {
         for w in [1, 2, 7, 50, 63, 64] {
             let (mut b, mut c) = (Bits::new(w, true), Context::new(w, true));
             for _ in 0..500 {
-                let wrong = rng.uniform() < 0.3;
+                let wrong = rng.half() < threshold(0.3);
                 b.record(wrong);
                 c.record(wrong);
                 assert_eq!(b.errors(), c.errors(), "W = {w}");
@@ -1052,23 +1108,33 @@ mod tests {
     }
 
     #[test]
-    fn threshold_decides_like_the_float_uniform() {
-        let mut rng = stream("threshold");
+    fn threshold_decides_like_the_pair_of_uniforms() {
+        // Halves in the order of uniform_pair (high, then low), decided like its floats.
+        let mut draws = stream("threshold");
+        let mut pairs = Stream::new(7, "threshold", 0, "turns");
         for p in [0.0, 1e-300, 0.076, 0.5, 0.924, 0.995, 1.0 - 1e-16, 1.0] {
             let below = threshold(p);
             for _ in 0..10_000 {
-                let x = rng.next_u64();
-                let u = (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                assert_eq!((x >> 11) < below, u < p, "{p} {x}");
+                let (hi, lo) = pairs.uniform_pair();
+                assert_eq!(draws.half() < below, hi < p, "{p} {hi}");
+                assert_eq!(draws.half() < below, lo < p, "{p} {lo}");
             }
-            // The edges: the largest 53-bit draw below p, and the smallest at or above.
+            // The edges: the largest 32-bit half below p, and the smallest at or above.
             if below > 0 {
-                assert!(((below - 1) as f64 / (1u64 << 53) as f64) < p);
+                assert!(((below - 1) as f64 / (1u64 << 32) as f64) < p);
             }
-            if below < 1 << 53 {
-                assert!((below as f64 / (1u64 << 53) as f64) >= p);
+            if below < 1 << 32 {
+                assert!((below as f64 / (1u64 << 32) as f64) >= p);
             }
         }
+        // A whole draw for a run of right turns leaves the pending half where it is.
+        let mut a = stream("halves");
+        let mut b = Stream::new(7, "halves", 0, "turns");
+        let h = a.half();
+        let u = a.uniform_open0();
+        let (x, y) = (b.next_u64(), b.next_u64());
+        assert_eq!((h, a.half()), (x >> 32, x & 0xFFFF_FFFF));
+        assert_eq!(u, ((y >> 11) + 1) as f64 / (1u64 << 53) as f64);
     }
 
     #[test]
@@ -1162,12 +1228,8 @@ mod tests {
         let share = |feedback: f64, collapsed: bool| {
             (0..n)
                 .filter(|&i| {
-                    let rep = Replicate {
-                        seed: 3,
-                        condition: "inject",
-                        index: i,
-                    };
-                    let run = injected_run::<Bits>(&p, &cond, feedback, 1.0, true, rep);
+                    let rng = Draws::new(Stream::new(3, "inject", 0, "turns").substream(i));
+                    let run = injected_run::<Bits>(&p, &cond, feedback, 1.0, true, rng);
                     assert_eq!(run.own.len(), p.turns - p.injected_turns);
                     assert_eq!(run.last_right, run.own[run.own.len() - 1]);
                     if collapsed {
@@ -1185,7 +1247,7 @@ mod tests {
     }
 
     /// The escape time turn by turn, one draw per turn: the reference for [`segment`].
-    fn escape_by_steps(cond: &Conditioning, window: usize, start_wrong: bool, max: usize, rng: &mut Stream) -> usize {
+    fn escape_by_steps(cond: &Conditioning, window: usize, start_wrong: bool, max: usize, rng: &mut Draws) -> usize {
         let mut ctx = Context::new(window, start_wrong);
         for t in 1..=max {
             step(&mut ctx, cond, Feedback(1.0), rng);
