@@ -46,6 +46,8 @@
 //!   a table of the grid's log-odds ([`SignGrid`]); `f` itself is evaluated only at the
 //!   ends and within 10⁻⁹ of the crossing, where the shortcut could disagree with the
 //!   float `f`. Same bits (tested against the `exp` scan); 1.64 M `exp` became 2 per β.
+//! - **Rows reserved.** The observation columns are reserved for every row at once
+//!   (no copy as they grow). Same bits.
 //! - **One parallel region per experiment.** Every condition's replicates are run
 //!   inside one parallel iterator over conditions; the injection rows are pushed while
 //!   the horizons and escapes run, and the mean-field range (a serial scan) runs beside
@@ -825,6 +827,19 @@ fn push_escapes(p: &Params, lifetimes: &[Lifetimes], bistable: Option<(f64, f64)
 /// same order as experiment after experiment.
 pub(super) fn simulate(p: &Params, run: &Runner) -> Observations {
     let mut out = Observations::default();
+    // The rows to come (at most), reserved at once: ~320 k rows would otherwise be
+    // copied as the columns double, onto freshly faulted pages each time.
+    let n = run.count();
+    let arms = p.scales.len() * Mode::ALL.len();
+    let rows = arms * n * (2 * p.injection_rates.len() + (p.turns - p.injected_turns) + 1)
+        + 2 * p.horizon_step_accuracies.len() * (2 * p.horizon_batches + 2)
+        + n * (2 * p.escape_windows.len() + 2 + p.escape_betas.len())
+        + 2 * p.escape_windows.len()
+        + 2;
+    out.key.reserve(rows);
+    out.x.reserve(rows);
+    out.replicate.reserve(rows);
+    out.value.reserve(rows);
     let injected = injection_runs(p, run);
     let ((), (horizons, (lifetimes, bistable))) = rayon::join(
         || push_injection(p, &injected, &mut out),
