@@ -19,7 +19,8 @@ as wrong with probability `feedback`. The experiments, as in Rust:
   loses (error start) or gains (clean start) an error majority, censored at
   `escape_max_turns`; excess lifetime growth per replicate;
 - the analytic binomial horizons and the mean-field bistable range (grid of beta x e,
-  sign changes, bisection of the edges).
+  sign changes, bisection of the edges; the sign of f decided from a table of the grid's
+  log-odds, no exp, as in Rust).
 
 How it is made fast: all runs of an experiment are rows of one set of arrays, one
 Python loop over turns; per row a precomputed table of sigma over the window's error
@@ -322,10 +323,12 @@ def escapes(P, reps, rng):
 
 
 def root_counts(z, betas, grid=2000):
-    """Sign changes of 1 - sigma(z - beta e) - e on the grid e = i/grid, per beta."""
+    """Sign changes of 1 - sigma(z - beta e) - e on the grid e = i/grid, per beta.
+    No exp, as in Rust: f > 0 iff z - beta e < ln((1 - e)/e) (sigma increases)."""
     e = np.arange(grid + 1) / grid
-    f = 1.0 - sigmoid(z - np.asarray(betas)[:, None] * e[None, :]) - e[None, :]
-    pos = f > 0
+    with np.errstate(divide="ignore"):
+        ln_odds = np.log((1.0 - e) / e)  # +inf at e = 0, -inf at e = 1
+    pos = (z - np.asarray(betas)[:, None] * e[None, :]) < ln_odds[None, :]
     return (pos[:, 1:] != pos[:, :-1]).sum(axis=1)
 
 

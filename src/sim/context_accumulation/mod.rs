@@ -60,8 +60,12 @@
 //! # Streams
 //! Conditions are named `inject/<scale>/<mode>/<r>`, `horizon/<arm>/<p>`,
 //! `escape/<start>/<beta>/<W>`; the one purpose is `turns` (an injection run draws its
-//! injected turns, then its own, from it). How the draws are spent (clean stretches in
-//! one geometric draw, see `model.rs`) is part of the model's sampling.
+//! injected turns, then its own, from it). A horizon batch draws from its replicate's
+//! stream; an injection or escape run, short and made by the ten thousand, draws from
+//! `Stream::substream(i)` of its condition's `turns` stream (the key of replicate 0's,
+//! ChaCha stream number `i + 1` for replicate `i`): one SHA-256 per condition instead of
+//! one per run. How the draws are spent (two turns per draw, clean stretches in one
+//! geometric draw, see `model.rs`) is part of the model's sampling.
 
 mod figure;
 mod model;

@@ -5,9 +5,13 @@
 //! The work is turns: a draw and a comparison each. What keeps it fast, and why each
 //! trick is exact (same model, same distribution; only which draws are used changed):
 //!
-//! - **Integer thresholds.** σ(z − β·e/W) is tabulated per error count `e` (the state
-//!   is discrete, so no `exp` per turn), as `⌈σ·2⁵³⌉`: a draw `x` is a right turn iff
-//!   `x >> 11` is below it, the same decision as `uniform() < σ`, without the float.
+//! - **Integer thresholds, two turns per draw.** σ(z − β·e/W) is tabulated per error
+//!   count `e` (the state is discrete, so no `exp` per turn), as `⌈σ·2³²⌉`: a turn
+//!   takes a 32-bit half of a draw and is right iff the half is below it, the same
+//!   decision as `uniform_pair`'s uniform `< σ`, without the float ([`Draws`]). So do an
+//!   injected turn and partial feedback. *Sampling change* (issue 18): these Bernoullis
+//!   took a whole 53-bit draw each before; 2⁻³² resolution is far below any digit the
+//!   model states, and half the draws of turn-by-turn play.
 //! - **Runs of right turns in one draw.** While the window's error count stays as it
 //!   is, every turn is right with the same probability `p`, so the number of right
 //!   turns before the next wrong one is geometric: `⌊ln u / ln p⌋` with one uniform
@@ -27,16 +31,34 @@
 //!   bound on that stop), and both survival curves are counted from each run's first
 //!   and `(k + 1)`-th error turn: the same curves, without a loop over turns and runs.
 //!   The interpolation takes `ln(c / batch)` from a table.
+//! - **One key per condition.** An injection or escape run draws from a substream
+//!   of its condition's stream (the same key, ChaCha's stream number set to the
+//!   replicate: a copy and a counter reset) instead of a stream of its own (a SHA-256
+//!   and a key setup, ~180 ns, as long as a short run's turns). *Sampling change*: other
+//!   streams, same rule for every replicate; shards still reproduce the whole run.
 //! - **No draw without randomness.** Injection at rate 0 or 1 draws nothing (the
 //!   outcome is certain); an injection run draws its injected turns and its own turns
 //!   from one stream (`turns`).
-//! - **The bistable test counts roots without refining them.** The mean-field range
-//!   scans β and asks only how many sign changes `f` has on its grid; the bisection of
-//!   each root (60 `exp` per root) is left to [`fixed_points`]. Same bits.
+//! - **The bistable test counts roots without refining them, and without `exp`.** The
+//!   mean-field range scans β and asks only how many sign changes `f` has on its grid;
+//!   the bisection of each root (60 `exp` per root) is left to [`fixed_points`]. The
+//!   sign of `f(e) = 1 − σ(z − βe) − e` is `z − βe < ln((1 − e)/e)` (σ increases), from
+//!   a table of the grid's log-odds ([`SignGrid`]); `f` itself is evaluated only at the
+//!   ends and within 10⁻⁹ of the crossing, where the shortcut could disagree with the
+//!   float `f`. Same bits (tested against the `exp` scan); 1.64 M `exp` became 2 per β.
+//! - **Rows reserved.** The observation columns are reserved for every row at once
+//!   (no copy as they grow). Same bits.
 //! - **One parallel region per experiment.** Every condition's replicates are run
 //!   inside one parallel iterator over conditions; the injection rows are pushed while
 //!   the horizons and escapes run, and the mean-field range (a serial scan) runs beside
 //!   them, so the serial tail is the push of the last experiments' rows.
+//!
+//! What is left (measured after these tricks, `make bench` counts and timing): 5.3 M
+//! draws and 0.99 M `log`, a bound of 16 ms against ~70 ms at one thread. Most of the
+//! difference is turn-by-turn play where a window is mostly errors (escape runs:
+//! ~5.5 M turns, each a table look-up, a compare and a shift-register update chained
+//! on the error count; a third of the instructions), the per-run bookkeeping of
+//! horizon and injection runs, and `log` running slower inside the gap loop than alone.
 
 use super::{Mode, Params};
 use crate::ops;
@@ -44,10 +66,53 @@ use crate::rng::{sigmoid, Stream};
 use crate::sim::{Observations, Replicate, Replicates, Runner};
 use rayon::prelude::*;
 
-/// `⌈p·2⁵³⌉`: a 53-bit draw `m = x >> 11` has `m < threshold(p)` iff `m·2⁻⁵³ < p`
-/// (`p·2⁵³` is exact, and for an integer `m`, `m < y ⇔ m < ⌈y⌉`).
+/// `⌈p·2³²⌉`: a 32-bit half `h` of a draw has `h < threshold(p)` iff `h·2⁻³² < p`
+/// (`p·2³²` is exact, and for an integer `h`, `h < y ⇔ h < ⌈y⌉`): the decision of
+/// `Stream::uniform_pair`'s uniform against `p`, without the float.
 fn threshold(p: f64) -> u64 {
-    (p.clamp(0.0, 1.0) * (1u64 << 53) as f64).ceil() as u64
+    (p.clamp(0.0, 1.0) * (1u64 << 32) as f64).ceil() as u64
+}
+
+/// A run's stream, spent in 32-bit halves where a Bernoulli needs no more: a turn's
+/// outcome, an injected turn, whether a wrong turn enters the context. These are the
+/// two uniforms of `Stream::uniform_pair` (the high half of a draw first, then the low
+/// half), compared as integers ([`threshold`]); 2⁻³² resolution is far below anything
+/// the model states (σ to a few digits). A run of right turns takes a whole draw of its
+/// own (53 bits, for its logarithm), leaving a pending low half where it is.
+pub(super) struct Draws {
+    rng: Stream,
+    low: u64,
+    spare: bool,
+}
+
+impl Draws {
+    pub(super) fn new(rng: Stream) -> Self {
+        Draws {
+            rng,
+            low: 0,
+            spare: false,
+        }
+    }
+
+    /// The next 32-bit half: the high half of a fresh draw, or the low half of the last.
+    #[inline(always)]
+    fn half(&mut self) -> u64 {
+        if self.spare {
+            self.spare = false;
+            self.low
+        } else {
+            let x = self.rng.next_u64();
+            self.low = x & 0xFFFF_FFFF;
+            self.spare = true;
+            x >> 32
+        }
+    }
+
+    /// Uniform on (0, 1] with 53 random bits, from a draw of its own.
+    #[inline(always)]
+    fn uniform_open0(&mut self) -> f64 {
+        self.rng.uniform_open0()
+    }
 }
 
 /// σ(z − β·errors/W) for every error count of a full window of `W` turns, computed
@@ -102,14 +167,14 @@ impl Conditioning {
 
     /// One turn from a window with `errors` errors: right or not (one draw).
     #[inline(always)]
-    fn right(&self, errors: usize, rng: &mut Stream) -> bool {
-        (rng.next_u64() >> 11) < self.right_below[errors]
+    fn right(&self, errors: usize, rng: &mut Draws) -> bool {
+        rng.half() < self.right_below[errors]
     }
 
     /// While the window stays as it is at `errors` errors: the number of right turns
     /// before the next wrong one, `⌊ln u / ln p⌋` (P(gap ≥ g) = p^g), at most `max`.
     #[inline]
-    fn gap(&self, errors: usize, rng: &mut Stream, max: usize) -> usize {
+    fn gap(&self, errors: usize, rng: &mut Draws, max: usize) -> usize {
         let u = rng.uniform_open0();
         let ln_p = self.ln_right[errors];
         if ln_p == 0.0 {
@@ -131,16 +196,16 @@ struct Feedback(f64);
 
 impl Feedback {
     #[inline(always)]
-    fn seen(self, rng: &mut Stream) -> bool {
-        self.0 >= 1.0 || (self.0 > 0.0 && rng.uniform() < self.0)
+    fn seen(self, rng: &mut Draws) -> bool {
+        self.0 >= 1.0 || (self.0 > 0.0 && rng.half() < threshold(self.0))
     }
 
     /// Whether a turn (`right` or not) enters the context as wrong; without a branch on
     /// `right` when feedback is 0 or 1 (no draw).
     #[inline(always)]
-    fn seen_if_wrong(self, right: bool, rng: &mut Stream) -> bool {
+    fn seen_if_wrong(self, right: bool, rng: &mut Draws) -> bool {
         if self.0 > 0.0 && self.0 < 1.0 {
-            !right && rng.uniform() < self.0
+            !right && rng.half() < threshold(self.0)
         } else {
             !right & (self.0 >= 1.0)
         }
@@ -272,7 +337,7 @@ macro_rules! by_window {
 /// Plays one turn: right with probability σ(z − β·e_t); a wrong turn enters the
 /// context as wrong as [`Feedback`] says, otherwise as right. Returns whether it was right.
 #[inline(always)]
-fn step<C: Window>(ctx: &mut C, cond: &Conditioning, feedback: Feedback, rng: &mut Stream) -> bool {
+fn step<C: Window>(ctx: &mut C, cond: &Conditioning, feedback: Feedback, rng: &mut Draws) -> bool {
     let right = cond.right(ctx.errors(), rng);
     ctx.record(feedback.seen_if_wrong(right, rng));
     right
@@ -289,7 +354,7 @@ fn segment<C: Window>(
     ctx: &mut C,
     cond: &Conditioning,
     feedback: Feedback,
-    rng: &mut Stream,
+    rng: &mut Draws,
     max: usize,
 ) -> (usize, bool) {
     let errors = ctx.errors();
@@ -338,9 +403,8 @@ fn injected_run<C: Window>(
     feedback: f64,
     r: f64,
     keep: bool,
-    rep: Replicate,
+    mut rng: Draws,
 ) -> Injected {
-    let mut rng = rep.stream("turns");
     let feedback = Feedback(feedback);
     let mut ctx = C::new(p.window, false);
     // Rate 0 or 1: every injected turn is certain, no draw.
@@ -351,7 +415,7 @@ fn injected_run<C: Window>(
         } else if r >= 1.0 {
             true
         } else {
-            (rng.next_u64() >> 11) < wrong_below
+            rng.half() < wrong_below
         };
         ctx.record(wrong);
     }
@@ -393,8 +457,11 @@ fn injection_runs(p: &Params, run: &Runner) -> Vec<(String, Vec<Replicates<Injec
                 .par_iter()
                 .map(|&r| {
                     let keep = r == 1.0;
-                    run.replicates(&format!("inject/{arm}/{r}"), run.count(), |rep| {
-                        by_window!(p.window, injected_run(p, cond, *feedback, r, keep, rep))
+                    let condition = format!("inject/{arm}/{r}");
+                    let turns = run.shared(&condition, |rep| rep.stream("turns"));
+                    run.replicates(&condition, run.count(), |rep| {
+                        let rng = Draws::new(turns.substream(rep.index()));
+                        by_window!(p.window, injected_run(p, cond, *feedback, r, keep, rng))
                     })
                 })
                 .collect();
@@ -483,7 +550,7 @@ fn horizon_run<C: Window>(
     cap: usize,
     cond: &Conditioning,
     feedback: Feedback,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> (usize, usize) {
     let mut ctx = C::new(window, false);
     let (mut t, mut errors) = (0, 0);
@@ -536,7 +603,7 @@ struct HorizonCondition {
 /// and the survival curves up to the stop are counted from the turns of each run's
 /// first and `(k + 1)`-th error: the same curves, with no turn-by-turn loop.
 fn batch_horizons<C: Window>(p: &Params, hc: &HorizonCondition, feedback: f64, rep: Replicate) -> (f64, f64) {
-    let mut rng = rep.stream("turns");
+    let mut rng = Draws::new(rep.stream("turns"));
     let feedback = Feedback(feedback);
     let (k, batch, max) = (p.horizon_tolerance, p.horizon_batch, p.horizon_max_turns);
     let target = p.horizon_success * batch as f64;
@@ -646,7 +713,7 @@ pub(super) fn escape_time(
     start_wrong: bool,
     feedback: f64,
     max: usize,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> usize {
     by_window!(
         window,
@@ -660,7 +727,7 @@ fn escape_time_in<C: Window>(
     start_wrong: bool,
     feedback: Feedback,
     max: usize,
-    rng: &mut Stream,
+    rng: &mut Draws,
 ) -> usize {
     let mut ctx = C::new(window, start_wrong);
     let mut t = 0;
@@ -705,8 +772,10 @@ fn escape_runs(p: &Params, run: &Runner) -> Vec<Lifetimes> {
                 .par_iter()
                 .map(|&w| {
                     let cond = Conditioning::new(w, p.logit_base, beta);
-                    run.replicates(&format!("escape/{start}/{beta}/{w}"), run.count(), |rep| {
-                        let mut rng = rep.stream("turns");
+                    let condition = format!("escape/{start}/{beta}/{w}");
+                    let turns = run.shared(&condition, |rep| rep.stream("turns"));
+                    run.replicates(&condition, run.count(), |rep| {
+                        let mut rng = Draws::new(turns.substream(rep.index()));
                         escape_time(&cond, w, start_wrong, p.feedback, p.escape_max_turns, &mut rng)
                     })
                     .iter()
@@ -765,6 +834,19 @@ fn push_escapes(p: &Params, lifetimes: &[Lifetimes], bistable: Option<(f64, f64)
 /// same order as experiment after experiment.
 pub(super) fn simulate(p: &Params, run: &Runner) -> Observations {
     let mut out = Observations::default();
+    // The rows to come (at most), reserved at once: ~320 k rows would otherwise be
+    // copied as the columns double, onto freshly faulted pages each time.
+    let n = run.count();
+    let arms = p.scales.len() * Mode::ALL.len();
+    let rows = arms * n * (2 * p.injection_rates.len() + (p.turns - p.injected_turns) + 1)
+        + 2 * p.horizon_step_accuracies.len() * (2 * p.horizon_batches + 2)
+        + n * (2 * p.escape_windows.len() + 2 + p.escape_betas.len())
+        + 2 * p.escape_windows.len()
+        + 2;
+    out.key.reserve(rows);
+    out.x.reserve(rows);
+    out.replicate.reserve(rows);
+    out.value.reserve(rows);
     let injected = injection_runs(p, run);
     let ((), (horizons, (lifetimes, bistable))) = rayon::join(
         || push_injection(p, &injected, &mut out),
@@ -812,7 +894,9 @@ pub fn fixed_points(z: f64, beta: f64) -> Vec<(f64, bool)> {
 }
 
 /// The number of roots [`fixed_points`] finds (sign changes of `f` on its grid),
-/// without refining them: the bistable test needs only the count.
+/// without refining them, evaluating `f` with `exp` at every grid point: the
+/// reference for [`SignGrid::root_count`].
+#[cfg(test)]
 fn root_count(z: f64, beta: f64) -> usize {
     let f = |e: f64| 1.0 - sigmoid(z - beta * e) - e;
     let mut prev = f(0.0) > 0.0;
@@ -824,11 +908,75 @@ fn root_count(z: f64, beta: f64) -> usize {
         .count()
 }
 
+/// How far (in logit) the argument `x = z − β e` must be from `ln((1 − e)/e)` for the
+/// sign of `f(e) = 1 − σ(x) − e` to be decided without evaluating `σ`.
+const SIGN_MARGIN: f64 = 1e-9;
+
+/// The signs of `f(e) = 1 − σ(z − β e) − e` on the grid of [`fixed_points`], for one
+/// `z` and any `β`, mostly without `exp`: `f(e) > 0 ⇔ σ(x) < 1 − e ⇔ x < ln((1 − e)/e)`
+/// (σ increases), and the log-odds of each grid point are computed once.
+///
+/// Exact (the same signs as evaluating `f` in floats, so the same counts and the same
+/// bisection): where `|x − ln((1 − e)/e)| > SIGN_MARGIN` the true `|f(e)|` is at least
+/// `SIGN_MARGIN · e(1 − e) ≥ 10⁻⁹ · 5·10⁻⁴` (σ' = e(1 − e) at the crossing, and on the
+/// grid `e(1 − e) ≥ 1999/2000²`), far above the rounding of the float `f` (a few
+/// 10⁻¹⁶: `exp` within 1 ulp, then three roundings of values at most 1) and of the
+/// log-odds (a few 10⁻¹⁵); `x` is computed as `f` computes it. Closer than that, and
+/// at `e = 0` and `e = 1`, `f` is evaluated as [`fixed_points`] does.
+struct SignGrid {
+    z: f64,
+    /// `ln((1 − e)/e)` at the inner grid points `e = i/GRID`, `i = 1..GRID` (index `i − 1`).
+    ln_odds: Vec<f64>,
+    /// Buffer: the sign of `f` at every grid point.
+    positive: Vec<bool>,
+}
+
+impl SignGrid {
+    fn new(z: f64) -> Self {
+        SignGrid {
+            z,
+            ln_odds: (1..GRID)
+                .map(|i| {
+                    let e = i as f64 / GRID as f64;
+                    ops::log((1.0 - e) / e)
+                })
+                .collect(),
+            positive: vec![false; GRID + 1],
+        }
+    }
+
+    /// The number of sign changes of `f` on the grid (the roots [`fixed_points`] finds).
+    fn root_count(&mut self, beta: f64) -> usize {
+        let z = self.z;
+        let f = |e: f64| 1.0 - sigmoid(z - beta * e) - e;
+        let positive = &mut self.positive;
+        positive[0] = f(0.0) > 0.0;
+        positive[GRID] = f(1.0) > 0.0;
+        let mut unsure = false;
+        for (i, (&ln_odds, pos)) in self.ln_odds.iter().zip(&mut positive[1..GRID]).enumerate() {
+            let e = (i + 1) as f64 / GRID as f64;
+            let d = (z - beta * e) - ln_odds;
+            *pos = d < -SIGN_MARGIN;
+            unsure |= d.abs() <= SIGN_MARGIN;
+        }
+        if unsure {
+            for (i, &ln_odds) in self.ln_odds.iter().enumerate() {
+                let e = (i + 1) as f64 / GRID as f64;
+                if ((z - beta * e) - ln_odds).abs() <= SIGN_MARGIN {
+                    positive[i + 1] = f(e) > 0.0;
+                }
+            }
+        }
+        positive.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+}
+
 /// The β range in which the mean field `e* = 1 − σ(z − β e*)` has two stable fixed
 /// points (a clean and an error state), or `None`. Scanned on β ∈ [0, 40] in steps of
 /// 0.05, edges refined by bisection to 1e-6.
 pub fn mean_field_bistable_range(z: f64) -> Option<(f64, f64)> {
-    let bistable = |beta: f64| root_count(z, beta) == 3;
+    let grid = std::cell::RefCell::new(SignGrid::new(z));
+    let bistable = |beta: f64| grid.borrow_mut().root_count(beta) == 3;
     const STEP: f64 = 0.05;
     let first = (0..=800).map(|i| i as f64 * STEP).find(|&b| bistable(b))?;
     let last = (0..=800).map(|i| i as f64 * STEP).rev().find(|&b| bistable(b))?;
@@ -876,8 +1024,8 @@ mod tests {
         }
     }
 
-    fn stream(name: &str) -> Stream {
-        Stream::new(7, name, 0, "turns")
+    fn stream(name: &str) -> Draws {
+        Draws::new(Stream::new(7, name, 0, "turns"))
     }
 
     #[test]
@@ -894,6 +1042,59 @@ mod tests {
         // z = β/2 is the symmetric case: three roots when β > 4 (slope β/4 at e = 1/2).
         let (lo, hi) = mean_field_bistable_range(2.5).expect("bistable somewhere");
         assert!(lo > 4.0 && lo < 5.0 && hi > 5.0, "({lo}, {hi})");
+    }
+
+    #[test]
+    fn sign_grid_counts_roots_like_exp() {
+        // The log-odds shortcut gives the same count as evaluating f with exp, over
+        // the whole scan and the bisection edges, at several z.
+        for z in [-1.0, 0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 7.3] {
+            let mut grid = SignGrid::new(z);
+            for i in 0..=800 {
+                let beta = i as f64 * 0.05;
+                assert_eq!(grid.root_count(beta), root_count(z, beta), "z {z} β {beta}");
+            }
+            if let Some((lo, hi)) = mean_field_bistable_range(z) {
+                for beta in [lo, hi] {
+                    for k in -40..=40 {
+                        let b = beta + k as f64 * 1e-7;
+                        assert_eq!(grid.root_count(b), root_count(z, b), "z {z} β {b}");
+                    }
+                }
+            }
+        }
+        // A grid point exactly at a root (z = 0, β = 0: f(1/2) = 0) takes the exact path.
+        assert_eq!(SignGrid::new(0.0).root_count(0.0), root_count(0.0, 0.0));
+    }
+
+    #[test]
+    fn bistable_range_is_the_exp_scan() {
+        // The same bits as the scan that evaluates f with exp at every grid point.
+        let reference = |z: f64| {
+            let bistable = |beta: f64| root_count(z, beta) == 3;
+            let first = (0..=800).map(|i| i as f64 * 0.05).find(|&b| bistable(b))?;
+            let last = (0..=800).map(|i| i as f64 * 0.05).rev().find(|&b| bistable(b))?;
+            let refine = |mut inside: f64, mut outside: f64| {
+                while (inside - outside).abs() > 1e-6 {
+                    let mid = 0.5 * (inside + outside);
+                    if bistable(mid) {
+                        inside = mid;
+                    } else {
+                        outside = mid;
+                    }
+                }
+                0.5 * (inside + outside)
+            };
+            Some((refine(first, first - 0.05), refine(last, last + 0.05)))
+        };
+        for z in [0.5, 1.5, 2.5, 3.5] {
+            let (a, b) = (mean_field_bistable_range(z), reference(z));
+            assert_eq!(
+                a.map(|r| (r.0.to_bits(), r.1.to_bits())),
+                b.map(|r| (r.0.to_bits(), r.1.to_bits())),
+                "z {z}"
+            );
+        }
     }
 
     fn counts_errors_in_window<C: Window>() {
@@ -920,7 +1121,7 @@ mod tests {
         for w in [1, 2, 7, 50, 63, 64] {
             let (mut b, mut c) = (Bits::new(w, true), Context::new(w, true));
             for _ in 0..500 {
-                let wrong = rng.uniform() < 0.3;
+                let wrong = rng.half() < threshold(0.3);
                 b.record(wrong);
                 c.record(wrong);
                 assert_eq!(b.errors(), c.errors(), "W = {w}");
@@ -929,23 +1130,33 @@ mod tests {
     }
 
     #[test]
-    fn threshold_decides_like_the_float_uniform() {
-        let mut rng = stream("threshold");
+    fn threshold_decides_like_the_pair_of_uniforms() {
+        // Halves in the order of uniform_pair (high, then low), decided like its floats.
+        let mut draws = stream("threshold");
+        let mut pairs = Stream::new(7, "threshold", 0, "turns");
         for p in [0.0, 1e-300, 0.076, 0.5, 0.924, 0.995, 1.0 - 1e-16, 1.0] {
             let below = threshold(p);
             for _ in 0..10_000 {
-                let x = rng.next_u64();
-                let u = (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                assert_eq!((x >> 11) < below, u < p, "{p} {x}");
+                let (hi, lo) = pairs.uniform_pair();
+                assert_eq!(draws.half() < below, hi < p, "{p} {hi}");
+                assert_eq!(draws.half() < below, lo < p, "{p} {lo}");
             }
-            // The edges: the largest 53-bit draw below p, and the smallest at or above.
+            // The edges: the largest 32-bit half below p, and the smallest at or above.
             if below > 0 {
-                assert!(((below - 1) as f64 / (1u64 << 53) as f64) < p);
+                assert!(((below - 1) as f64 / (1u64 << 32) as f64) < p);
             }
-            if below < 1 << 53 {
-                assert!((below as f64 / (1u64 << 53) as f64) >= p);
+            if below < 1 << 32 {
+                assert!((below as f64 / (1u64 << 32) as f64) >= p);
             }
         }
+        // A whole draw for a run of right turns leaves the pending half where it is.
+        let mut a = stream("halves");
+        let mut b = Stream::new(7, "halves", 0, "turns");
+        let h = a.half();
+        let u = a.uniform_open0();
+        let (x, y) = (b.next_u64(), b.next_u64());
+        assert_eq!((h, a.half()), (x >> 32, x & 0xFFFF_FFFF));
+        assert_eq!(u, ((y >> 11) + 1) as f64 / (1u64 << 53) as f64);
     }
 
     #[test]
@@ -1039,12 +1250,8 @@ mod tests {
         let share = |feedback: f64, collapsed: bool| {
             (0..n)
                 .filter(|&i| {
-                    let rep = Replicate {
-                        seed: 3,
-                        condition: "inject",
-                        index: i,
-                    };
-                    let run = injected_run::<Bits>(&p, &cond, feedback, 1.0, true, rep);
+                    let rng = Draws::new(Stream::new(3, "inject", 0, "turns").substream(i));
+                    let run = injected_run::<Bits>(&p, &cond, feedback, 1.0, true, rng);
                     assert_eq!(run.own.len(), p.turns - p.injected_turns);
                     assert_eq!(run.last_right, run.own[run.own.len() - 1]);
                     if collapsed {
@@ -1062,7 +1269,7 @@ mod tests {
     }
 
     /// The escape time turn by turn, one draw per turn: the reference for [`segment`].
-    fn escape_by_steps(cond: &Conditioning, window: usize, start_wrong: bool, max: usize, rng: &mut Stream) -> usize {
+    fn escape_by_steps(cond: &Conditioning, window: usize, start_wrong: bool, max: usize, rng: &mut Draws) -> usize {
         let mut ctx = Context::new(window, start_wrong);
         for t in 1..=max {
             step(&mut ctx, cond, Feedback(1.0), rng);
