@@ -599,7 +599,8 @@ impl Draws<'_> {
                     }
                 }
             }
-            kept_digits += (at.kept * len) as f64;
+            // (Through i64, one instruction: the product is far below 2⁶³.)
+            kept_digits += (at.kept * len) as i64 as f64;
             kept_total += at.kept;
             wrong_total += at.wrong;
         }
