@@ -204,7 +204,6 @@ fn wrong_labels_teach_wrong_and_right_labels_do_not() {
         kept_wrong: wrong,
         kept_digits: (64 * len) as f64,
         kept_wrong_digits: wrong as f64,
-        ..Round::default()
     };
     let mut right = clean.clone();
     right.retrain(&p, &round(0));
