@@ -347,9 +347,14 @@ impl Row {
         let acc = &mut self.acc[lengths.clone()];
         let length_error = &mut self.length_error[lengths.clone()];
         let extrapolation = &mut self.extrapolation[lengths.clone()];
+        // [`Learner::length_error`] with its slices taken once (no bounds check per length):
+        // the same operations in the same order.
+        let gain = p.imitation * (1.0 - p.rule_share);
+        let (taught, taught_wrong) = (&learner.taught[lengths.clone()], &learner.taught_wrong[lengths]);
         for (k, len) in (self.filled + 1..=upto).enumerate() {
             power *= step;
-            let q = learner.length_error(p, len);
+            let n = taught[k];
+            let q = if n > 0.0 { gain * taught_wrong[k] / n } else { 0.0 };
             let x = table.past(learner.span, len);
             acc[k] = power * (1.0 - q) * (1.0 - x);
             length_error[k] = q;
