@@ -28,9 +28,11 @@ pub fn threshold(p: f64) -> u64 {
     } else {
         // p · 2⁵³ is exact (a power-of-two scaling) and below 2⁵³, so truncating it to
         // an integer is exact too; its ceiling is one more unless it is an integer.
+        // (Through i64: the values are below 2⁵³, where the signed conversions give the
+        // same numbers as the unsigned ones, in one instruction each instead of several.)
         let scaled = p * (1u64 << BITS) as f64;
-        let t = scaled as u64;
-        t + u64::from((t as f64) < scaled)
+        let t = scaled as i64;
+        (t + i64::from((t as f64) < scaled)) as u64
     }
 }
 
@@ -75,39 +77,54 @@ const ALL: u64 = 1 << BITS;
 /// The lanes of `open` whose k falls below `t` (0 < t < 2⁵³).
 #[inline]
 fn below_one(rng: &mut Stream, mut open: u64, t: u64) -> u64 {
-    // Below t's lowest set bit an open k (equal to t so far) can no longer fall below it.
-    let stop = t.trailing_zeros();
+    // t's bits from the most significant, each in turn in the sign bit of `rest`. Once
+    // the bits left are all 0, an open k (equal to t so far) can no longer fall below it.
+    let mut rest = t << (64 - BITS);
     let mut below = 0u64;
-    let mut bit = BITS;
-    while open != 0 && bit > stop {
-        bit -= 1;
+    while open != 0 {
         let r = rng.next_u64();
         // All ones where t has a 1 at this bit: a lane whose bit is 0 there falls below
         // t; a lane stays open while its bit equals t's. (Branch-free: t's bits are
         // unpredictable.)
-        let t_bit = 0u64.wrapping_sub(t >> bit & 1);
+        let t_bit = ones_if_top_bit(rest);
+        rest <<= 1;
         below |= open & !r & t_bit;
         open &= !(r ^ t_bit);
+        if rest == 0 {
+            break;
+        }
     }
     below
+}
+
+/// All ones if the top bit of `x` is set, else 0.
+#[inline(always)]
+fn ones_if_top_bit(x: u64) -> u64 {
+    ((x as i64) >> 63) as u64
 }
 
 /// [`below_one`] for two thresholds at once, with the same bits of each lane's k.
 #[inline]
 fn below_two(rng: &mut Stream, lanes: u64, t_low: u64, t_high: u64) -> (u64, u64) {
-    let (stop_low, stop_high) = (t_low.trailing_zeros(), t_high.trailing_zeros());
+    let (mut rest_low, mut rest_high) = (t_low << (64 - BITS), t_high << (64 - BITS));
     let (mut below_low, mut below_high) = (0u64, 0u64);
     let (mut open_low, mut open_high) = (lanes, lanes);
-    let mut bit = BITS;
     while open_low | open_high != 0 {
-        bit -= 1;
         let r = rng.next_u64();
-        let b = 0u64.wrapping_sub(t_low >> bit & 1);
+        let b = ones_if_top_bit(rest_low);
+        rest_low <<= 1;
         below_low |= open_low & !r & b;
-        open_low &= !(r ^ b) & 0u64.wrapping_sub(u64::from(bit > stop_low));
-        let b = 0u64.wrapping_sub(t_high >> bit & 1);
+        open_low &= !(r ^ b);
+        if rest_low == 0 {
+            open_low = 0;
+        }
+        let b = ones_if_top_bit(rest_high);
+        rest_high <<= 1;
         below_high |= open_high & !r & b;
-        open_high &= !(r ^ b) & 0u64.wrapping_sub(u64::from(bit > stop_high));
+        open_high &= !(r ^ b);
+        if rest_high == 0 {
+            open_high = 0;
+        }
     }
     (below_low, below_high)
 }
@@ -139,6 +156,14 @@ pub fn rare_count(rng: &mut Stream, m: usize, p: f64) -> usize {
 /// x^n by repeated squaring (products in a fixed order: the same bits everywhere).
 #[inline]
 fn power(x: f64, mut n: usize) -> f64 {
+    if n == 64 {
+        // The loop below for n = 64 (six squarings, then 1 · x⁶⁴), unrolled: the same bits.
+        let mut square = x;
+        for _ in 0..6 {
+            square *= square;
+        }
+        return square;
+    }
     let (mut result, mut square) = (1.0, x);
     while n > 0 {
         if n & 1 == 1 {
@@ -251,6 +276,89 @@ mod tests {
             assert!((var - m_f * p * q).abs() < 0.05 * m_f * p * q + 1e-3, "{m} {p}: {var}");
             let none = power(q, m);
             assert!((zero as f64 / n as f64 - none).abs() < 5.0 * (none * (1.0 - none) / n as f64).sqrt() + 1e-9);
+        }
+    }
+
+    /// The bit-level comparison as first written (bit index and `trailing_zeros` stop),
+    /// kept to show the shift-register loops give the same lanes from the same draws.
+    fn below_two_reference(rng: &mut Stream, lanes: u64, t_low: u64, t_high: u64) -> (u64, u64) {
+        let (stop_low, stop_high) = (t_low.trailing_zeros(), t_high.trailing_zeros());
+        let (mut below_low, mut below_high) = (0u64, 0u64);
+        let (mut open_low, mut open_high) = (lanes, lanes);
+        let mut bit = BITS;
+        while open_low | open_high != 0 {
+            bit -= 1;
+            let r = rng.next_u64();
+            let b = 0u64.wrapping_sub(t_low >> bit & 1);
+            below_low |= open_low & !r & b;
+            open_low &= !(r ^ b) & 0u64.wrapping_sub(u64::from(bit > stop_low));
+            let b = 0u64.wrapping_sub(t_high >> bit & 1);
+            below_high |= open_high & !r & b;
+            open_high &= !(r ^ b) & 0u64.wrapping_sub(u64::from(bit > stop_high));
+        }
+        (below_low, below_high)
+    }
+
+    fn below_one_reference(rng: &mut Stream, mut open: u64, t: u64) -> u64 {
+        let stop = t.trailing_zeros();
+        let mut below = 0u64;
+        let mut bit = BITS;
+        while open != 0 && bit > stop {
+            bit -= 1;
+            let r = rng.next_u64();
+            let t_bit = 0u64.wrapping_sub(t >> bit & 1);
+            below |= open & !r & t_bit;
+            open &= !(r ^ t_bit);
+        }
+        below
+    }
+
+    #[test]
+    fn shift_register_loops_match_the_reference_draw_for_draw() {
+        let mut pick = Stream::new(6, "lanes", 0, "thresholds");
+        let (mut a, mut b) = (Stream::new(6, "lanes", 0, "t"), Stream::new(6, "lanes", 0, "t"));
+        for i in 0..20_000 {
+            // Thresholds of every kind: random, with few set bits (early stops), tiny.
+            let raw = |s: &mut Stream| match i % 4 {
+                0 => s.next_u64() % ALL,
+                1 => (s.next_u64() % ALL) & !((1u64 << (s.next_u64() % 53)) - 1),
+                2 => 1 + s.next_u64() % 1000,
+                _ => ALL - 1 - s.next_u64() % 1000,
+            };
+            let (x, y) = (raw(&mut pick).max(1), raw(&mut pick).max(1));
+            let (low, high) = (x.min(y), x.max(y));
+            let lanes = first(1 + (pick.next_u64() % 64) as usize);
+            assert_eq!(below_one(&mut a, lanes, low), below_one_reference(&mut b, lanes, low));
+            if low < high {
+                assert_eq!(
+                    below_two(&mut a, lanes, low, high),
+                    below_two_reference(&mut b, lanes, low, high)
+                );
+            }
+            assert_eq!(a.next_u64(), b.next_u64(), "the same number of draws");
+        }
+        for n in [0, 1, 2, 3, 17, 63, 64, 65, 100] {
+            let mut slow = 1.0;
+            for _ in 0..n {
+                slow *= 0.999_f64;
+            }
+            // Repeated squaring is exact in structure, not equal to the product in bits;
+            // n = 64 must equal the general loop.
+            assert!((power(0.999, n) - slow).abs() < 1e-12);
+        }
+        let general = |x: f64| {
+            let (mut result, mut square, mut n) = (1.0, x, 64usize);
+            while n > 0 {
+                if n & 1 == 1 {
+                    result *= square;
+                }
+                square *= square;
+                n >>= 1;
+            }
+            result
+        };
+        for x in [0.5, 0.999, 0.987_654_321, 1.0 - 1e-9] {
+            assert_eq!(power(x, 64).to_bits(), general(x).to_bits());
         }
     }
 

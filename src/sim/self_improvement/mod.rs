@@ -104,6 +104,19 @@
 //! - *All conditions at once*: the 23 conditions run in parallel (each one's replicates
 //!   in parallel too), so no condition waits for the slowest run of the one before;
 //!   rows are pushed afterwards in condition order (the same bytes at any thread count).
+//! - *Same bits, less bookkeeping* (what remains after the draws is integer work the
+//!   op-count bound does not see; none of these changes a draw or a bit of output,
+//!   checked by fingerprinting the observations of the spec and of four variants):
+//!   the label loop also exists compiled with the POPCNT instruction, chosen at run
+//!   time where the processor has it (a bit count is the same integer either way; a
+//!   test runs both copies round after round); the bit-level loops keep t's remaining
+//!   bits in a shift register (the top bit is the next one; all-zero rest is the old
+//!   `trailing_zeros` stop; a test checks the old and new loops draw for draw); a
+//!   length's odds are worked out and its labels drawn in one pass, and the wrong digits
+//!   of a wrong label only at lengths that kept one; the frontier scan fills the
+//!   accuracy row 16 lengths at a time instead of to `max_length` (the running product
+//!   is the same however far each fill goes); (1 − p)⁶⁴ is six squarings, as the
+//!   general loop computes it.
 
 mod figure;
 mod lanes;

@@ -347,9 +347,14 @@ impl Row {
         let acc = &mut self.acc[lengths.clone()];
         let length_error = &mut self.length_error[lengths.clone()];
         let extrapolation = &mut self.extrapolation[lengths.clone()];
+        // [`Learner::length_error`] with its slices taken once (no bounds check per length):
+        // the same operations in the same order.
+        let gain = p.imitation * (1.0 - p.rule_share);
+        let (taught, taught_wrong) = (&learner.taught[lengths.clone()], &learner.taught_wrong[lengths]);
         for (k, len) in (self.filled + 1..=upto).enumerate() {
             power *= step;
-            let q = learner.length_error(p, len);
+            let n = taught[k];
+            let q = if n > 0.0 { gain * taught_wrong[k] / n } else { 0.0 };
             let x = table.past(learner.span, len);
             acc[k] = power * (1.0 - q) * (1.0 - x);
             length_error[k] = q;
@@ -360,6 +365,8 @@ impl Row {
     }
 
     /// The longest length whose accuracy (and that of every shorter one) is ≥ threshold.
+    /// The row is filled [`FRONTIER_STEP`] lengths at a time, only as far as the scan
+    /// goes (the running product is the same, however far each fill goes).
     pub fn frontier(&mut self, p: &Params, learner: &Learner, table: &Extrapolation) -> usize {
         let mut len = 0;
         loop {
@@ -369,10 +376,14 @@ impl Row {
             if len < self.filled || len >= p.max_length {
                 return len;
             }
-            self.fill(p, learner, table, p.max_length);
+            self.fill(p, learner, table, (self.filled + FRONTIER_STEP).min(p.max_length));
         }
     }
 }
+
+/// How many more lengths [`Row::frontier`] fills when its scan reaches the end of the
+/// filled ones.
+const FRONTIER_STEP: usize = 16;
 
 /// What a round kept at one length.
 #[derive(Debug, Clone, Copy, Default)]
@@ -392,15 +403,6 @@ pub struct Round {
     pub kept_wrong: usize,
     pub kept_digits: f64,
     pub kept_wrong_digits: f64,
-    /// Per labelled length, what its labels are drawn with (reused between rounds).
-    pub(super) cells: Vec<Cell>,
-}
-
-/// One labelled length: how its labels are drawn, and the wrong digits of a wrong one.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Cell {
-    draw: Draw,
-    wrong_digits: f64,
 }
 
 /// The outcomes of a label, in the order of the cumulative odds.
@@ -505,10 +507,8 @@ pub fn labelled_lengths(p: &Params, span: usize) -> (usize, usize) {
 /// The `problems_per_length` labels of a length are independent and alike, so they are
 /// drawn 64 at a time as bit lanes (`lanes`): each label's one uniform against the
 /// cumulative odds (kept right, kept wrong, dropped), and with an injection which kept
-/// ones are corrupted, each with the probability of the per-label draw. First every
-/// length's thresholds are computed (arithmetic only, no dependence between lengths),
-/// then the labels are drawn. `row` holds the learner's accuracy (filled here as far as
-/// needed).
+/// ones are corrupted, each with the probability of the per-label draw. `row` holds the
+/// learner's accuracy (filled here as far as needed).
 #[allow(clippy::too_many_arguments)]
 pub fn label_round(
     p: &Params,
@@ -524,59 +524,97 @@ pub fn label_round(
     let (first, last) = labelled_lengths(p, learner.span);
     row.fill(p, learner, table, last);
     out.first = first;
-    out.cells.clear();
-    for len in first..=last {
-        let (acc, q, x) = (row.acc[len - 1], row.length_error[len - 1], row.extrapolation[len - 1]);
-        out.cells.push(Cell {
-            draw: Draw::of(filtering.odds(acc)),
-            wrong_digits: wrong_digits_if_wrong(row.rule, len, q, x, learner.span, acc),
-        });
-    }
-    // Labels fully kept (the common case) need no bit count.
-    let count = |mask: u64, lanes: u64, m: usize| if mask == lanes { m } else { mask.count_ones() as usize };
-    let (mut kept_total, mut wrong_total) = (0, 0);
-    let (mut kept_digits, mut kept_wrong_digits) = (0.0, 0.0);
     out.at.clear();
-    out.at.resize(out.cells.len(), KeptAt::default());
-    for (k, (cell, at)) in out.cells.iter().zip(out.at.iter_mut()).enumerate() {
-        let len = first + k;
-        let mut left = p.problems_per_length;
-        while left > 0 {
-            let m = left.min(64);
-            left -= m;
-            let lanes = lanes::first(m);
-            let (right, kept) = cell.draw.sample(rng, lanes, m);
-            let wrong = kept & !right;
-            at.kept += count(kept, lanes, m);
-            match injection {
-                None => {
-                    if wrong != 0 {
-                        let n = count(wrong, lanes, m);
-                        at.wrong += n;
-                        kept_wrong_digits += n as f64 * cell.wrong_digits;
+    out.at.resize(last + 1 - first, KeptAt::default());
+    let draws = Draws {
+        p,
+        row,
+        span: learner.span,
+        filtering,
+        injection,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the processor has POPCNT, checked just above.
+        unsafe { draws.run_popcnt(rng, inject_rng, out) };
+        return;
+    }
+    draws.run(rng, inject_rng, out);
+}
+
+/// What [`label_round`] draws the labels of a round with.
+pub(super) struct Draws<'a> {
+    pub p: &'a Params,
+    pub row: &'a Row,
+    pub span: usize,
+    pub filtering: &'a Filtering,
+    pub injection: Option<Injection>,
+}
+
+impl Draws<'_> {
+    /// [`Draws::run`] compiled with the POPCNT instruction: the bit counts are the same
+    /// integers (the same code, with one instruction where baseline x86-64 needs a dozen).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    fn run_popcnt(&self, rng: &mut Stream, inject_rng: &mut Stream, out: &mut Round) {
+        self.run(rng, inject_rng, out);
+    }
+
+    /// Each length's odds, then its labels, 64 at a time; the wrong digits of a wrong
+    /// label are worked out only at lengths that kept one.
+    #[inline(always)]
+    pub(super) fn run(&self, rng: &mut Stream, inject_rng: &mut Stream, out: &mut Round) {
+        let (p, row, first) = (self.p, self.row, out.first);
+        let (mut kept_total, mut wrong_total) = (0, 0);
+        let (mut kept_digits, mut kept_wrong_digits) = (0.0, 0.0);
+        for (k, at) in out.at.iter_mut().enumerate() {
+            let len = first + k;
+            let acc = row.acc[len - 1];
+            let draw = Draw::of(self.filtering.odds(acc));
+            let wrong_digits = || {
+                let (q, x) = (row.length_error[len - 1], row.extrapolation[len - 1]);
+                wrong_digits_if_wrong(row.rule, len, q, x, self.span, acc)
+            };
+            let mut left = p.problems_per_length;
+            while left > 0 {
+                let m = left.min(64);
+                left -= m;
+                let lanes = lanes::first(m);
+                let (right, kept) = draw.sample(rng, lanes, m);
+                let wrong = kept & !right;
+                at.kept += kept.count_ones() as usize;
+                match self.injection {
+                    None => {
+                        if wrong != 0 {
+                            let n = wrong.count_ones();
+                            at.wrong += n as usize;
+                            kept_wrong_digits += f64::from(n) * wrong_digits();
+                        }
+                    }
+                    Some(inj) => {
+                        let wrong_digits = wrong_digits();
+                        let hit = lanes::bernoulli(inject_rng, kept, inj.fraction);
+                        let injected_digits = libm::ceil(p.injected_digit_error * len as f64).max(1.0);
+                        let (wrong_hit, right_hit) = ((wrong & hit).count_ones(), (right & hit).count_ones());
+                        let wrong_plain = wrong.count_ones() - wrong_hit;
+                        at.wrong += (wrong_plain + wrong_hit + right_hit) as usize;
+                        kept_wrong_digits += f64::from(wrong_plain) * wrong_digits
+                            + f64::from(wrong_hit) * wrong_digits.max(injected_digits)
+                            + f64::from(right_hit) * injected_digits;
                     }
                 }
-                Some(inj) => {
-                    let hit = lanes::bernoulli(inject_rng, kept, inj.fraction);
-                    let injected_digits = libm::ceil(p.injected_digit_error * len as f64).max(1.0);
-                    let (wrong_hit, right_hit) = ((wrong & hit).count_ones(), (right & hit).count_ones());
-                    let wrong_plain = wrong.count_ones() - wrong_hit;
-                    at.wrong += (wrong_plain + wrong_hit + right_hit) as usize;
-                    kept_wrong_digits += f64::from(wrong_plain) * cell.wrong_digits
-                        + f64::from(wrong_hit) * cell.wrong_digits.max(injected_digits)
-                        + f64::from(right_hit) * injected_digits;
-                }
             }
+            // (Through i64, one instruction: the product is far below 2⁶³.)
+            kept_digits += (at.kept * len) as i64 as f64;
+            kept_total += at.kept;
+            wrong_total += at.wrong;
         }
-        kept_digits += (at.kept * len) as f64;
-        kept_total += at.kept;
-        wrong_total += at.wrong;
+        out.labelled = out.at.len() * p.problems_per_length;
+        out.kept = kept_total;
+        out.kept_wrong = wrong_total;
+        out.kept_digits = kept_digits;
+        out.kept_wrong_digits = kept_wrong_digits;
     }
-    out.labelled = out.cells.len() * p.problems_per_length;
-    out.kept = kept_total;
-    out.kept_wrong = wrong_total;
-    out.kept_digits = kept_digits;
-    out.kept_wrong_digits = kept_wrong_digits;
 }
 
 /// One run's measurements, per round (index 0: before any self-training).

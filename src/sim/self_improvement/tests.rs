@@ -204,7 +204,6 @@ fn wrong_labels_teach_wrong_and_right_labels_do_not() {
         kept_wrong: wrong,
         kept_digits: (64 * len) as f64,
         kept_wrong_digits: wrong as f64,
-        ..Round::default()
     };
     let mut right = clean.clone();
     right.retrain(&p, &round(0));
@@ -262,4 +261,71 @@ fn majority_vote_extends_only_while_its_voters_disagree_in_their_errors() {
     // The oracle keeps nothing wrong: its rule never learns an error.
     let oracle = run(&p, Filter::Oracle, 0);
     assert!(oracle.rule_error.iter().all(|&r| r == p.base_digit_error));
+}
+
+#[test]
+fn the_popcnt_copy_draws_the_same_rounds_as_the_portable_code() {
+    // label_round takes the POPCNT copy where the processor has it; Draws::run is the
+    // portable code. Same draws, same counts, same digit sums, round after round.
+    let p = params(&[]);
+    let table = Extrapolation::new(&p);
+    for filter in [
+        Filter::None,
+        Filter::Length,
+        Filter::SelfConsistency,
+        majority_vote(0.02),
+        Filter::Oracle,
+    ] {
+        let filtering = Filtering::of(&p, filter);
+        let mut learner = Learner::new(&p);
+        let mut row = Row::new(&p);
+        let (mut rng, mut inject_rng) = (
+            Stream::new(9, "popcnt", 0, "labels"),
+            Stream::new(9, "popcnt", 0, "inject"),
+        );
+        let (mut rng2, mut inject_rng2) = (
+            Stream::new(9, "popcnt", 0, "labels"),
+            Stream::new(9, "popcnt", 0, "inject"),
+        );
+        for round in 0..20 {
+            let injection = (round == 5).then_some(Injection {
+                round: 6,
+                fraction: 0.3,
+            });
+            row.reset(&p, &learner);
+            let mut a = Round::default();
+            label_round(
+                &p,
+                &learner,
+                &mut row,
+                &table,
+                &filtering,
+                injection,
+                &mut rng,
+                &mut inject_rng,
+                &mut a,
+            );
+            let mut b = Round {
+                first: a.first,
+                at: vec![KeptAt::default(); a.at.len()],
+                ..Round::default()
+            };
+            let draws = Draws {
+                p: &p,
+                row: &row,
+                span: learner.span,
+                filtering: &filtering,
+                injection,
+            };
+            draws.run(&mut rng2, &mut inject_rng2, &mut b);
+            let counts = |r: &Round| r.at.iter().map(|x| (x.kept, x.wrong)).collect::<Vec<_>>();
+            assert_eq!(counts(&a), counts(&b));
+            assert_eq!((a.kept, a.kept_wrong, a.labelled), (b.kept, b.kept_wrong, b.labelled));
+            assert_eq!(a.kept_digits.to_bits(), b.kept_digits.to_bits());
+            assert_eq!(a.kept_wrong_digits.to_bits(), b.kept_wrong_digits.to_bits());
+            learner.retrain(&p, &a);
+        }
+        assert_eq!(rng.next_u64(), rng2.next_u64());
+        assert_eq!(inject_rng.next_u64(), inject_rng2.next_u64());
+    }
 }
