@@ -848,7 +848,10 @@ fn verify_robustness(dir: &Path, specs: &Path) -> Result<()> {
     for (path, bytes) in &files {
         let (verdict, how) = match std::fs::read(path) {
             Ok(found) if found == *bytes => ("ok", None),
-            Ok(found) => ("differs", Some(verify::describe(&path.to_string_lossy(), &found, bytes))),
+            Ok(found) => (
+                "differs",
+                Some(verify::describe(&path.to_string_lossy(), &found, bytes)),
+            ),
             Err(_) => ("missing", None),
         };
         bad += usize::from(verdict != "ok");
