@@ -369,8 +369,17 @@ fn map_figure(source: &Source, rows: &[MapRow], maps: &[Robustness]) -> Result<F
     if panels.is_empty() {
         return Err(internal("a robustness figure with no map"));
     }
-    let rows_of_panels = panels.len().div_ceil(2) as u32;
-    Ok(Figure::column_width(80 + 330 * rows_of_panels, panels))
+    // Up to six panels in two columns; more heat maps in three, so a map of many
+    // findings stays shorter at text width. Line maps keep two: their legends name
+    // every finding and need the width.
+    let heat_maps_only = maps.iter().all(|m| m.y.is_some());
+    let columns = if panels.len() > 6 && heat_maps_only { 3 } else { 2 };
+    let rows_of_panels = panels.len().div_ceil(columns) as u32;
+    let row_height = if columns == 3 { 300 } else { 330 };
+    Ok(Figure {
+        columns,
+        ..Figure::column_width(80 + row_height * rows_of_panels, panels)
+    })
 }
 
 /// The legend of the mark at the spec's own point.
