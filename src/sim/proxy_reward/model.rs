@@ -451,6 +451,16 @@ fn padded(n: usize) -> usize {
 /// The largest 32-bit uniform, `2³² − 1`.
 const MAX_U32: f64 = 4_294_967_295.0;
 
+/// The threshold `⌈x⌉` (`x ≥ 0`) clamped to `2³² − 1`, biased as the uniforms
+/// (`biased`): a whole number `y` in [0, 2³² − 1] to an `i32` by adding `1.5·2⁵² − 2³¹`
+/// (exact, a whole number below 2⁵³) and taking the low 32 bits of the significand,
+/// `y − 2³¹` modulo 2³². (One addition of the constant instead of subtracting 2³¹ and
+/// then adding 1.5·2⁵²: both are exact, so the same value, the same bits; tested.)
+#[inline(always)]
+pub fn biased_threshold(x: f64) -> i32 {
+    (x.ceil().min(MAX_U32) + (6_755_399_441_055_744.0 - 2_147_483_648.0)).to_bits() as i32
+}
+
 /// A 32-bit uniform `u` as the `i32` `u − 2³¹` (flipping the top bit): the signed
 /// order of these is the unsigned order of the uniforms.
 #[inline(always)]
@@ -474,11 +484,12 @@ struct Scratch {
     scale: Vec<f64>,
     cum: Vec<f64>,
     /// Rows of `padded(n)`: `⌈cum_a·2³²/total⌉` clamped to `2³² − 1`, biased as the
-    /// uniforms; `G` where that threshold exceeds `2³² − 1` (every uniform is below
-    /// it), else 0; and how many of a problem's uniforms fall below it.
+    /// uniforms; and how many of a problem's uniforms fall below it.
     threshold: Vec<i32>,
-    full: Vec<i32>,
     below: Vec<i32>,
+    /// Per answer: whether some problem's threshold exceeds `2³² − 1` (every uniform
+    /// is below it).
+    full: Vec<bool>,
     counts: Vec<i32>,
     top: Vec<i32>,
     tied: Vec<u32>,
@@ -498,8 +509,8 @@ impl Scratch {
             scale: vec![0.0; n],
             cum: vec![0.0; k * n],
             threshold: vec![0; k * padded(n)],
-            full: vec![0; k * padded(n)],
             below: vec![0; k * padded(n)],
+            full: vec![false; k],
             counts: vec![0; k * n],
             top: vec![0; n],
             tied: vec![0; n],
@@ -663,17 +674,16 @@ fn step_rows_generic<const AVX2: bool>(
             *scale = 4_294_967_296.0 / total;
         }
         for a in 0..k - 1 {
-            let row = s.threshold[a * np..(a + 1) * np]
-                .iter_mut()
-                .zip(&mut s.full[a * np..(a + 1) * np]);
-            for ((t, f), (c, scale)) in row.zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
+            let row = &mut s.threshold[a * np..(a + 1) * np];
+            // Whether any threshold of the row is above 2³² − 1 (rare: the rows that
+            // have one are fixed up after counting, from the same `x`).
+            let mut full = false;
+            for (t, (c, scale)) in row.iter_mut().zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
                 let x = c * scale;
-                *f = if x > MAX_U32 { g as i32 } else { 0 };
-                // A whole number in [0, 2³² − 1] minus 2³¹ (exact), to an `i32` by
-                // adding 1.5·2⁵² (exact: it lands in the low bits of the significand).
-                let biased = x.ceil().min(MAX_U32) - 2_147_483_648.0;
-                *t = (biased + 6_755_399_441_055_744.0).to_bits() as i32;
+                full |= x > MAX_U32;
+                *t = biased_threshold(x);
             }
+            s.full[a] = full;
         }
     }
     // In chunks of CHUNK problems, so that the counts stay in registers over the G
@@ -686,9 +696,13 @@ fn step_rows_generic<const AVX2: bool>(
             let t: &[i32; CHUNK] = t.try_into().expect("chunk");
             b.copy_from_slice(&count_below::<AVX2>(t, &input.samples[c * CHUNK..], n, g));
         }
-        let full = &s.full[a * np..(a + 1) * np];
-        for (b, f) in s.below[a * np..(a + 1) * np].iter_mut().zip(full) {
-            *b = (*b).max(*f);
+        if s.full[a] {
+            let row = s.cum[a * n..(a + 1) * n].iter().zip(&s.scale);
+            for (b, (c, scale)) in s.below[a * np..(a + 1) * np].iter_mut().zip(row) {
+                if c * scale > MAX_U32 {
+                    *b = g as i32;
+                }
+            }
         }
     }
     s.below[(k - 1) * np..k * np].fill(g as i32);

@@ -306,3 +306,34 @@ fn relabelling_teacher_runs_away_with_the_template() {
         "frozen {frozen_acc}, relabelled {relabel_acc}"
     );
 }
+
+#[test]
+fn the_biased_threshold_is_the_two_step_conversion_bit_for_bit() {
+    // The conversion before it: subtract 2³¹, then add 1.5·2⁵², low 32 bits.
+    fn two_step(x: f64) -> i32 {
+        let biased = x.ceil().min(4_294_967_295.0) - 2_147_483_648.0;
+        (biased + 6_755_399_441_055_744.0).to_bits() as i32
+    }
+    let mut rng = Stream::new(18, "t", 0, "biased_threshold");
+    let mut xs = vec![
+        0.0,
+        f64::MIN_POSITIVE,
+        5e-324,
+        0.5,
+        1.0,
+        2_147_483_647.5,
+        2_147_483_648.0,
+        2_147_483_648.5,
+        4_294_967_294.5,
+        4_294_967_295.0,
+        4_294_967_295.5,
+        4_294_967_296.0,
+        1e300,
+    ];
+    for _ in 0..100_000 {
+        xs.push(rng.uniform() * 4_294_967_297.0);
+    }
+    for x in xs {
+        assert_eq!(biased_threshold(x), two_step(x), "x = {x}");
+    }
+}
