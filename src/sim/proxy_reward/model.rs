@@ -687,8 +687,20 @@ fn step_rows_generic<const AVX2: bool>(
         }
     }
     // In chunks of CHUNK problems, so that the counts stay in registers over the G
-    // uniforms (padding lanes count too, and are never read).
-    for a in 0..k - 1 {
+    // uniforms (padding lanes count too, and are never read). With AVX2, answers are
+    // counted ROWS_AT_ONCE at a time, eight problems a vector: the same comparisons.
+    #[allow(unused_mut)]
+    let mut first = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        while first + ROWS_AT_ONCE < k {
+            // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU
+            // has it; the bounds are asserted inside.
+            unsafe { count_rows_avx2::<ROWS_AT_ONCE>(&s.threshold, &mut s.below, first, np, input.samples, n, g) };
+            first += ROWS_AT_ONCE;
+        }
+    }
+    for a in first..k - 1 {
         let rows = s.threshold[a * np..(a + 1) * np]
             .chunks_exact(CHUNK)
             .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK));
@@ -696,6 +708,8 @@ fn step_rows_generic<const AVX2: bool>(
             let t: &[i32; CHUNK] = t.try_into().expect("chunk");
             b.copy_from_slice(&count_below::<AVX2>(t, &input.samples[c * CHUNK..], n, g));
         }
+    }
+    for a in 0..k - 1 {
         if s.full[a] {
             let row = s.cum[a * n..(a + 1) * n].iter().zip(&s.scale);
             for (b, (c, scale)) in s.below[a * np..(a + 1) * np].iter_mut().zip(row) {
@@ -866,6 +880,52 @@ unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [
         _mm256_storeu_si256(count[8..].as_mut_ptr().cast(), c1);
     }
     count
+}
+
+/// Answers whose counts `count_rows_avx2` takes together (with their thresholds and
+/// counts, 14 of the 16 AVX2 registers).
+const ROWS_AT_ONCE: usize = 7;
+
+/// `count_below` of answers `first..first + M` over all problems (rows of `np` in
+/// `threshold` and `below`), eight problems a vector, the `M` thresholds and counts held
+/// in registers over the `g` rows of uniforms: the same integer comparisons on the same
+/// values, so the same counts, padding lanes included (they read the next row, as
+/// `count_below` does, and are never used).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_rows_avx2<const M: usize>(
+    threshold: &[i32],
+    below: &mut [i32],
+    first: usize,
+    np: usize,
+    u: &[i32],
+    n: usize,
+    g: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(np % 8 == 0 && threshold.len() >= (first + M) * np && below.len() >= (first + M) * np);
+    assert!(g >= 1 && u.len() >= (g - 1) * n + np, "rows of the chunks");
+    for c in (0..np).step_by(8) {
+        // SAFETY: every load and store is of 8 `i32`s inside a row of `threshold` or
+        // `below` (asserted above), or inside `u` (`(g − 1)·n + c + 8 ≤ (g − 1)·n + np`).
+        unsafe {
+            let mut t = [_mm256_setzero_si256(); M];
+            let mut count = [_mm256_setzero_si256(); M];
+            for (m, t) in t.iter_mut().enumerate() {
+                *t = _mm256_loadu_si256(threshold.as_ptr().add((first + m) * np + c).cast());
+            }
+            for gi in 0..g {
+                let v = _mm256_loadu_si256(u.as_ptr().add(gi * n + c).cast());
+                for (count, t) in count.iter_mut().zip(&t) {
+                    // t > u: all ones (−1) where u < t; subtracting it counts one.
+                    *count = _mm256_sub_epi32(*count, _mm256_cmpgt_epi32(*t, v));
+                }
+            }
+            for (m, count) in count.iter().enumerate() {
+                _mm256_storeu_si256(below.as_mut_ptr().add((first + m) * np + c).cast(), *count);
+            }
+        }
+    }
 }
 
 /// Multiplies each cached weight `cache[i]` by `exp` of its logit's step, the table
