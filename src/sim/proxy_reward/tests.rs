@@ -337,3 +337,26 @@ fn the_biased_threshold_is_the_two_step_conversion_bit_for_bit() {
         assert_eq!(biased_threshold(x), two_step(x), "x = {x}");
     }
 }
+
+#[test]
+fn the_avx2_and_portable_steps_agree_with_answers_left_over_and_a_partial_chunk() {
+    // K = 13: one group of seven answers counted together, five by the 16-problem
+    // kernel; 37 problems: a partial last chunk.
+    use std::sync::atomic::Ordering;
+    let mut p = small();
+    p.wrong_answers = 11;
+    p.problems = 37;
+    let run = |arm| {
+        final_test(&p, arm, 2)
+            .iter()
+            .map(|(a, t)| (a.to_bits(), t.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    for arm in [Arm::SelfConsistency, Arm::FixedTeacher] {
+        let dispatched = run(arm);
+        GENERIC_ONLY.store(true, Ordering::Relaxed);
+        let portable = run(arm);
+        GENERIC_ONLY.store(false, Ordering::Relaxed);
+        assert_eq!(dispatched, portable);
+    }
+}
