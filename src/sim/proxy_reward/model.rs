@@ -730,16 +730,16 @@ fn step_rows_generic<const AVX2: bool>(
         }
     }
     // Plurality: the nth of the tied top answers, nth from the tie uniform.
+    // The top count and how many answers have it, in one pass: a larger count starts
+    // a new tie of one, an equal one joins it (integers: the same as a maximum, then
+    // counting the answers equal to it).
     s.top.copy_from_slice(&s.counts[..n]);
+    s.tied.fill(1);
     for a in 1..k {
-        for (t, c) in s.top.iter_mut().zip(&s.counts[a * n..]) {
+        let row = s.top.iter_mut().zip(s.tied.iter_mut());
+        for ((t, m), c) in row.zip(&s.counts[a * n..(a + 1) * n]) {
+            *m = if *c > *t { 1 } else { *m + u32::from(*c == *t) };
             *t = (*t).max(*c);
-        }
-    }
-    s.tied.fill(0);
-    for a in 0..k {
-        for ((m, t), c) in s.tied.iter_mut().zip(&s.top).zip(&s.counts[a * n..]) {
-            *m += u32::from(c == t);
         }
     }
     for ((nth, tie), tied) in s.nth.iter_mut().zip(&input.ties[..n]).zip(&s.tied) {
