@@ -339,13 +339,35 @@ const BOUND_MARGIN: f64 = 1e-12;
 #[inline(always)]
 fn draw_rank(u: f64, gaps: &[f64], tau: f64, tail: f64, answers: &mut Answers) -> usize {
     let f1 = *answers.f1.get_or_insert_with(|| ops::exp(tau * gaps[0]));
-    let s_hi = (1.0 + f1 * tail) * (1.0 + BOUND_MARGIN);
-    let s_lo = (1.0 + f1) * (1.0 - BOUND_MARGIN);
-    let us = u * s_hi;
+    draw_rank_within(u, RankBounds::new(f1, tail), gaps, tau, answers)
+}
+
+/// The widened bounds of [`draw_rank`] on a question's total weight, computed once per
+/// question for all its responses (the same expressions, so the same bits).
+#[derive(Debug, Clone, Copy)]
+struct RankBounds {
+    s_hi: f64,
+    s_lo: f64,
+}
+
+impl RankBounds {
+    #[inline(always)]
+    fn new(f1: f64, tail: f64) -> Self {
+        RankBounds {
+            s_hi: (1.0 + f1 * tail) * (1.0 + BOUND_MARGIN),
+            s_lo: (1.0 + f1) * (1.0 - BOUND_MARGIN),
+        }
+    }
+}
+
+/// [`draw_rank`] given its bounds.
+#[inline(always)]
+fn draw_rank_within(u: f64, b: RankBounds, gaps: &[f64], tau: f64, answers: &mut Answers) -> usize {
+    let us = u * b.s_hi;
     if us < 1.0 {
         return 0;
     }
-    if u * s_lo >= 1.0 && us < s_lo {
+    if u * b.s_lo >= 1.0 && us < b.s_lo {
         return 1;
     }
     answers.all(gaps, tau).sample(u)
@@ -451,6 +473,16 @@ pub(super) struct Sampled {
     pub slopes: [f64; 2],
 }
 
+/// One training question's constants at a step: the abstention coin's log-odds and
+/// table bracket, the table's lower bound on `σ(u)`, and the rank bounds.
+#[derive(Debug, Clone, Copy)]
+struct QuestionBounds {
+    x_abstain: f64,
+    coin: (f64, f64),
+    top: f64,
+    rank: RankBounds,
+}
+
 /// A training run's step, and what it needs besides the policy.
 struct Trainer<'a> {
     p: &'a Params,
@@ -519,6 +551,13 @@ impl<'a> Trainer<'a> {
             let e_rel = &self.scratch.e[b * m..(b + 1) * m];
             let x_abstain = h.eta0 + h.eta1 * view.u;
             let (f1, e1) = (self.fe[2 * b], self.fe[2 * b + 1]);
+            // What `SigmaTable::below` and `Tables::choose` read, once per question.
+            let q = QuestionBounds {
+                x_abstain,
+                coin: self.t.sigma.bracket(x_abstain),
+                top: self.t.sigma.lower_bound(view.u),
+                rank: RankBounds::new(f1, view.sum),
+            };
             let mut answers = Answers {
                 f1: Some(f1),
                 all: None,
@@ -530,7 +569,7 @@ impl<'a> Trainer<'a> {
                     (&view, e_rel, e1),
                     gaps,
                     right,
-                    x_abstain,
+                    q,
                     &mut answers,
                     (&mut heads, &mut known),
                     rng,
@@ -573,20 +612,27 @@ impl<'a> Trainer<'a> {
         (view, e_rel, e1): (&SharedView, &[f64], f64),
         gaps: &[f64],
         right: usize,
-        x_abstain: f64,
+        q: QuestionBounds,
         answers: &mut Answers,
         (heads, known): (&mut [Confidence; MAX_ANSWERS], &mut u32),
         rng: &mut Stream,
     ) -> Sampled {
         let (u_abstain, u_answer) = uniform_pair(rng);
-        if self.t.sigma.below(u_abstain, x_abstain) {
+        if SigmaTable::below_in(u_abstain, q.coin, q.x_abstain) {
             // Never correct, confidence 0: reward 0 under all three rules.
             return Sampled {
                 abstained: true,
                 ..Sampled::default()
             };
         }
-        let rank = self.t.choose(h, view, gaps, answers, u_answer);
+        // `Tables::choose` with the question's bounds.
+        let rank = if !h.squeeze {
+            answers.all(gaps, h.tau).sample(u_answer)
+        } else if u_answer < q.top {
+            0
+        } else {
+            draw_rank_within(u_answer, q.rank, gaps, h.tau, answers)
+        };
         let correct = rank == right;
         if !self.speaks {
             return Sampled {
