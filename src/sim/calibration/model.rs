@@ -745,19 +745,19 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     // Σ e_r/e_1 and Σ e_r d_r/e_1 per question, in rank order as `SharedView::new`.
     s.sums.clear();
     s.sums_d.clear();
-    for (b, &i) in which.iter().enumerate() {
-        let d = &bank.gaps[i * k1..(i + 1) * k1];
-        let rel = &bank.rel[i * m..(i + 1) * m];
-        let e = &s.e[b * m..(b + 1) * m];
-        let (mut sum, mut sum_d) = (1.0, d[0]);
-        for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
-            if r * tau_s >= NEGLIGIBLE {
-                sum += e;
-                sum_d += e * d;
+    match m {
+        // The figure's K = 4 with the loop over ranks unrolled (the same operations).
+        2 => view_sums::<2>(bank, which, tau_s, s),
+        _ => {
+            for (b, &i) in which.iter().enumerate() {
+                let d = &bank.gaps[i * k1..(i + 1) * k1];
+                let rel = &bank.rel[i * m..(i + 1) * m];
+                let e = &s.e[b * m..(b + 1) * m];
+                let (sum, sum_d) = view_sum(d, rel, e, tau_s);
+                s.sums.push(sum);
+                s.sums_d.push(sum_d);
             }
         }
-        s.sums.push(sum);
-        s.sums_d.push(sum_d);
     }
     s.ln.clear();
     s.ln.extend_from_slice(&s.sums);
@@ -768,6 +768,37 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
         let ln_sum = if sum == 1.0 { 0.0 } else { s.ln[b] };
         SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, s.sums_d[b], ln_sum)
     }));
+}
+
+/// One question's `(Σ e_r/e_1, Σ e_r d_r/e_1)` from its gaps `d`, `rel = d_r − d_1` and
+/// `e = exp(τ_s rel)` of ranks ≥ 2, in rank order, negligible terms left out.
+#[inline(always)]
+fn view_sum(d: &[f64], rel: &[f64], e: &[f64], tau_s: f64) -> (f64, f64) {
+    let (mut sum, mut sum_d) = (1.0, d[0]);
+    for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
+        if r * tau_s >= NEGLIGIBLE {
+            sum += e;
+            sum_d += e * d;
+        }
+    }
+    (sum, sum_d)
+}
+
+/// The sums of [`views`] for `K − 2 = M` known at compile time ([`view_sum`] of each
+/// question, unrolled).
+fn view_sums<const M: usize>(bank: &Bank, which: &[usize], tau_s: f64, s: &mut ViewScratch) {
+    let k1 = M + 1;
+    let mut one = |(i, e): (usize, &[f64])| {
+        let d: &[f64] = &bank.gaps[i * k1..][..k1];
+        let rel: &[f64; M] = bank.rel[i * M..][..M].try_into().unwrap();
+        let e: &[f64; M] = e.try_into().unwrap();
+        let (sum, sum_d) = view_sum(d, rel, e, tau_s);
+        s.sums.push(sum);
+        s.sums_d.push(sum_d);
+    };
+    let e = std::mem::take(&mut s.e);
+    which.iter().copied().zip(e.chunks_exact(M)).for_each(&mut one);
+    s.e = e;
 }
 
 /// Buffers of [`evaluate`].
