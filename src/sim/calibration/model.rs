@@ -763,11 +763,12 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     s.ln.extend_from_slice(&s.sums);
     ops::exact::log_batch(&mut s.ln);
     out.clear();
-    out.extend(which.iter().enumerate().map(|(b, &i)| {
-        let sum = s.sums[b];
-        let ln_sum = if sum == 1.0 { 0.0 } else { s.ln[b] };
-        SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, s.sums_d[b], ln_sum)
-    }));
+    out.extend(
+        which.iter().zip(&s.sums).zip(&s.sums_d).zip(&s.ln).map(|(((&i, &sum), &sum_d), &ln)| {
+            let ln_sum = if sum == 1.0 { 0.0 } else { ln };
+            SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, sum_d, ln_sum)
+        }),
+    );
 }
 
 /// One question's `(Σ e_r/e_1, Σ e_r d_r/e_1)` from its gaps `d`, `rel = d_r − d_1` and
@@ -843,13 +844,10 @@ fn evaluate(
 ) -> Tally {
     let (k1, m) = (bank.k - 1, bank.k - 2);
     let gaps_of = |i: usize| &bank.gaps[i * k1..(i + 1) * k1];
-    let n = views.len();
     for v in [&mut sc.u, &mut sc.eps] {
         v.clear();
-        v.resize(n, 0.0);
     }
     sc.rank.clear();
-    sc.rank.resize(n, 0);
     sc.which.clear();
     sc.x.clear();
     // The draws, in order; ranks the table decides.
@@ -866,11 +864,13 @@ fn evaluate(
             sc.x.push(h.tau * gaps_of(i)[0]);
             PENDING
         };
-        if rank != ABSTAINED && noise > 0.0 {
-            sc.eps[i] = t.zig.normal(rng);
-        }
-        sc.rank[i] = rank;
-        sc.u[i] = u_answer;
+        sc.eps.push(if rank != ABSTAINED && noise > 0.0 {
+            t.zig.normal(rng)
+        } else {
+            0.0
+        });
+        sc.rank.push(rank);
+        sc.u.push(u_answer);
     }
     // Ranks that need the runner-up's weight f_1 = exp(τ d_1) (`Tables::choose`).
     ops::exact::exp_batch(&mut sc.x);
