@@ -3,7 +3,7 @@
 //! for the model, its assumptions, and why each shortcut below is exact).
 
 use super::draws::{uniform_pair, SigmaTable, Ziggurat};
-use super::scale::{rule_reward, Scale, Speaker, Spoken};
+use super::scale::{rule_reward, Scale, Speaker};
 use super::tally::{Tally, METRICS};
 use super::Params;
 use crate::ops;
@@ -451,13 +451,15 @@ impl Adam {
 }
 
 /// The confidence head on one (question, answer): certainty logit, its slope, the
-/// log-odds `m = w ℓ + b`, and the noise-free spoken confidence.
+/// log-odds `m = w ℓ + b`, and the reward of the noise-free spoken confidence under the
+/// confidence's rule (the answer is right or not with its rank, so this is fixed per
+/// question and answer; computed only where the readout trains).
 #[derive(Debug, Clone, Copy, Default)]
 struct Confidence {
     ell: f64,
     dell: f64,
     m: f64,
-    greedy: Spoken,
+    greedy_reward: f64,
 }
 
 /// One sampled response during training.
@@ -644,11 +646,16 @@ impl<'a> Trainer<'a> {
         let head = || {
             let (ell, dell) = view.certainty(gaps, rank, e_rel, e1);
             let m = h.w * ell + h.b;
+            let greedy_reward = if self.trains_readout {
+                self.t.speaker.reward(self.conf_rule, correct, self.t.speaker.speak(m))
+            } else {
+                0.0
+            };
             Confidence {
                 ell,
                 dell,
                 m,
-                greedy: self.t.speaker.speak(m),
+                greedy_reward,
             }
         };
         let c = if *known & (1 << rank) != 0 {
@@ -662,15 +669,22 @@ impl<'a> Trainer<'a> {
         let eps = if noise > 0.0 { self.t.zig.normal(rng) } else { 0.0 };
         let speaker = self.t.speaker;
         let spoken = speaker.speak(c.m + noise * eps);
+        let reward = speaker.reward(self.rule, correct, spoken);
         let adv_conf = if self.trains_readout {
-            speaker.reward(self.conf_rule, correct, spoken) - speaker.reward(self.conf_rule, correct, c.greedy)
+            // The same table entry (or the same `rule_reward`) when the rules agree.
+            let at_spoken = if self.conf_rule == self.rule {
+                reward
+            } else {
+                speaker.reward(self.conf_rule, correct, spoken)
+            };
+            at_spoken - c.greedy_reward
         } else {
             0.0
         };
         Sampled {
             abstained: false,
             rank,
-            reward: speaker.reward(self.rule, correct, spoken),
+            reward,
             adv_conf,
             eps,
             slopes: [c.dell, c.ell],
