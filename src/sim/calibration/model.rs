@@ -778,10 +778,15 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     ops::exact::log_batch(&mut s.ln);
     out.clear();
     out.extend(
-        which.iter().zip(&s.sums).zip(&s.sums_d).zip(&s.ln).map(|(((&i, &sum), &sum_d), &ln)| {
-            let ln_sum = if sum == 1.0 { 0.0 } else { ln };
-            SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, sum_d, ln_sum)
-        }),
+        which
+            .iter()
+            .zip(&s.sums)
+            .zip(&s.sums_d)
+            .zip(&s.ln)
+            .map(|(((&i, &sum), &sum_d), &ln)| {
+                let ln_sum = if sum == 1.0 { 0.0 } else { ln };
+                SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, sum_d, ln_sum)
+            }),
     );
 }
 
