@@ -175,6 +175,28 @@ impl SigmaTable {
         u < ops::sigmoid(x)
     }
 
+    /// The table's bracket `(lo, hi)` of σ(x) (`(−∞, ∞)` outside it), for a coin tossed
+    /// many times at one `x`: [`SigmaTable::below_in`] with it is [`SigmaTable::below`].
+    #[inline(always)]
+    pub(super) fn bracket(&self, x: f64) -> (f64, f64) {
+        match Self::cell(x) {
+            Some(c) => (self.lo[c], self.hi[c]),
+            None => (f64::NEG_INFINITY, f64::INFINITY),
+        }
+    }
+
+    /// `u < σ(x)` given `bracket(x)`: the same comparisons as [`SigmaTable::below`].
+    #[inline(always)]
+    pub(super) fn below_in(u: f64, (lo, hi): (f64, f64), x: f64) -> bool {
+        if u < lo {
+            return true;
+        }
+        if u >= hi {
+            return false;
+        }
+        u < ops::sigmoid(x)
+    }
+
     /// A lower bound on σ(x) from the table (0 outside it), with no transcendental call.
     #[inline(always)]
     pub(super) fn lower_bound(&self, x: f64) -> f64 {
@@ -258,9 +280,12 @@ mod tests {
             let table = SigmaTable::get();
             for u in [s.uniform(), p, p - 1e-9, p + 1e-9, (p - 1e-3).max(0.0)] {
                 assert_eq!(table.below(u, x), u < p, "u {u} x {x}");
+                assert_eq!(SigmaTable::below_in(u, table.bracket(x), x), table.below(u, x));
             }
             assert!(table.lower_bound(x) <= p);
         }
         assert!(!SigmaTable::get().below(0.0, f64::NAN));
+        let t = SigmaTable::get();
+        assert!(!SigmaTable::below_in(0.0, t.bracket(f64::NAN), f64::NAN));
     }
 }

@@ -3,7 +3,7 @@
 //! for the model, its assumptions, and why each shortcut below is exact).
 
 use super::draws::{uniform_pair, SigmaTable, Ziggurat};
-use super::scale::{rule_reward, Scale, Speaker, Spoken};
+use super::scale::{rule_reward, Scale, Speaker};
 use super::tally::{Tally, METRICS};
 use super::Params;
 use crate::ops;
@@ -339,13 +339,35 @@ const BOUND_MARGIN: f64 = 1e-12;
 #[inline(always)]
 fn draw_rank(u: f64, gaps: &[f64], tau: f64, tail: f64, answers: &mut Answers) -> usize {
     let f1 = *answers.f1.get_or_insert_with(|| ops::exp(tau * gaps[0]));
-    let s_hi = (1.0 + f1 * tail) * (1.0 + BOUND_MARGIN);
-    let s_lo = (1.0 + f1) * (1.0 - BOUND_MARGIN);
-    let us = u * s_hi;
+    draw_rank_within(u, RankBounds::new(f1, tail), gaps, tau, answers)
+}
+
+/// The widened bounds of [`draw_rank`] on a question's total weight, computed once per
+/// question for all its responses (the same expressions, so the same bits).
+#[derive(Debug, Clone, Copy)]
+struct RankBounds {
+    s_hi: f64,
+    s_lo: f64,
+}
+
+impl RankBounds {
+    #[inline(always)]
+    fn new(f1: f64, tail: f64) -> Self {
+        RankBounds {
+            s_hi: (1.0 + f1 * tail) * (1.0 + BOUND_MARGIN),
+            s_lo: (1.0 + f1) * (1.0 - BOUND_MARGIN),
+        }
+    }
+}
+
+/// [`draw_rank`] given its bounds.
+#[inline(always)]
+fn draw_rank_within(u: f64, b: RankBounds, gaps: &[f64], tau: f64, answers: &mut Answers) -> usize {
+    let us = u * b.s_hi;
     if us < 1.0 {
         return 0;
     }
-    if u * s_lo >= 1.0 && us < s_lo {
+    if u * b.s_lo >= 1.0 && us < b.s_lo {
         return 1;
     }
     answers.all(gaps, tau).sample(u)
@@ -429,13 +451,15 @@ impl Adam {
 }
 
 /// The confidence head on one (question, answer): certainty logit, its slope, the
-/// log-odds `m = w ℓ + b`, and the noise-free spoken confidence.
+/// log-odds `m = w ℓ + b`, and the reward of the noise-free spoken confidence under the
+/// confidence's rule (the answer is right or not with its rank, so this is fixed per
+/// question and answer; computed only where the readout trains).
 #[derive(Debug, Clone, Copy, Default)]
 struct Confidence {
     ell: f64,
     dell: f64,
     m: f64,
-    greedy: Spoken,
+    greedy_reward: f64,
 }
 
 /// One sampled response during training.
@@ -449,6 +473,16 @@ pub(super) struct Sampled {
     pub adv_conf: f64,
     pub eps: f64,
     pub slopes: [f64; 2],
+}
+
+/// One training question's constants at a step: the abstention coin's log-odds and
+/// table bracket, the table's lower bound on `σ(u)`, and the rank bounds.
+#[derive(Debug, Clone, Copy)]
+struct QuestionBounds {
+    x_abstain: f64,
+    coin: (f64, f64),
+    top: f64,
+    rank: RankBounds,
 }
 
 /// A training run's step, and what it needs besides the policy.
@@ -519,6 +553,13 @@ impl<'a> Trainer<'a> {
             let e_rel = &self.scratch.e[b * m..(b + 1) * m];
             let x_abstain = h.eta0 + h.eta1 * view.u;
             let (f1, e1) = (self.fe[2 * b], self.fe[2 * b + 1]);
+            // What `SigmaTable::below` and `Tables::choose` read, once per question.
+            let q = QuestionBounds {
+                x_abstain,
+                coin: self.t.sigma.bracket(x_abstain),
+                top: self.t.sigma.lower_bound(view.u),
+                rank: RankBounds::new(f1, view.sum),
+            };
             let mut answers = Answers {
                 f1: Some(f1),
                 all: None,
@@ -530,7 +571,7 @@ impl<'a> Trainer<'a> {
                     (&view, e_rel, e1),
                     gaps,
                     right,
-                    x_abstain,
+                    q,
                     &mut answers,
                     (&mut heads, &mut known),
                     rng,
@@ -573,20 +614,27 @@ impl<'a> Trainer<'a> {
         (view, e_rel, e1): (&SharedView, &[f64], f64),
         gaps: &[f64],
         right: usize,
-        x_abstain: f64,
+        q: QuestionBounds,
         answers: &mut Answers,
         (heads, known): (&mut [Confidence; MAX_ANSWERS], &mut u32),
         rng: &mut Stream,
     ) -> Sampled {
         let (u_abstain, u_answer) = uniform_pair(rng);
-        if self.t.sigma.below(u_abstain, x_abstain) {
+        if SigmaTable::below_in(u_abstain, q.coin, q.x_abstain) {
             // Never correct, confidence 0: reward 0 under all three rules.
             return Sampled {
                 abstained: true,
                 ..Sampled::default()
             };
         }
-        let rank = self.t.choose(h, view, gaps, answers, u_answer);
+        // `Tables::choose` with the question's bounds.
+        let rank = if !h.squeeze {
+            answers.all(gaps, h.tau).sample(u_answer)
+        } else if u_answer < q.top {
+            0
+        } else {
+            draw_rank_within(u_answer, q.rank, gaps, h.tau, answers)
+        };
         let correct = rank == right;
         if !self.speaks {
             return Sampled {
@@ -598,11 +646,16 @@ impl<'a> Trainer<'a> {
         let head = || {
             let (ell, dell) = view.certainty(gaps, rank, e_rel, e1);
             let m = h.w * ell + h.b;
+            let greedy_reward = if self.trains_readout {
+                self.t.speaker.reward(self.conf_rule, correct, self.t.speaker.speak(m))
+            } else {
+                0.0
+            };
             Confidence {
                 ell,
                 dell,
                 m,
-                greedy: self.t.speaker.speak(m),
+                greedy_reward,
             }
         };
         let c = if *known & (1 << rank) != 0 {
@@ -616,15 +669,22 @@ impl<'a> Trainer<'a> {
         let eps = if noise > 0.0 { self.t.zig.normal(rng) } else { 0.0 };
         let speaker = self.t.speaker;
         let spoken = speaker.speak(c.m + noise * eps);
+        let reward = speaker.reward(self.rule, correct, spoken);
         let adv_conf = if self.trains_readout {
-            speaker.reward(self.conf_rule, correct, spoken) - speaker.reward(self.conf_rule, correct, c.greedy)
+            // The same table entry (or the same `rule_reward`) when the rules agree.
+            let at_spoken = if self.conf_rule == self.rule {
+                reward
+            } else {
+                speaker.reward(self.conf_rule, correct, spoken)
+            };
+            at_spoken - c.greedy_reward
         } else {
             0.0
         };
         Sampled {
             abstained: false,
             rank,
-            reward: speaker.reward(self.rule, correct, spoken),
+            reward,
             adv_conf,
             eps,
             slopes: [c.dell, c.ell],
@@ -699,29 +759,66 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     // Σ e_r/e_1 and Σ e_r d_r/e_1 per question, in rank order as `SharedView::new`.
     s.sums.clear();
     s.sums_d.clear();
-    for (b, &i) in which.iter().enumerate() {
-        let d = &bank.gaps[i * k1..(i + 1) * k1];
-        let rel = &bank.rel[i * m..(i + 1) * m];
-        let e = &s.e[b * m..(b + 1) * m];
-        let (mut sum, mut sum_d) = (1.0, d[0]);
-        for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
-            if r * tau_s >= NEGLIGIBLE {
-                sum += e;
-                sum_d += e * d;
+    match m {
+        // The figure's K = 4 with the loop over ranks unrolled (the same operations).
+        2 => view_sums::<2>(bank, which, tau_s, s),
+        _ => {
+            for (b, &i) in which.iter().enumerate() {
+                let d = &bank.gaps[i * k1..(i + 1) * k1];
+                let rel = &bank.rel[i * m..(i + 1) * m];
+                let e = &s.e[b * m..(b + 1) * m];
+                let (sum, sum_d) = view_sum(d, rel, e, tau_s);
+                s.sums.push(sum);
+                s.sums_d.push(sum_d);
             }
         }
-        s.sums.push(sum);
-        s.sums_d.push(sum_d);
     }
     s.ln.clear();
     s.ln.extend_from_slice(&s.sums);
     ops::exact::log_batch(&mut s.ln);
     out.clear();
-    out.extend(which.iter().enumerate().map(|(b, &i)| {
-        let sum = s.sums[b];
-        let ln_sum = if sum == 1.0 { 0.0 } else { s.ln[b] };
-        SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, s.sums_d[b], ln_sum)
-    }));
+    out.extend(
+        which
+            .iter()
+            .zip(&s.sums)
+            .zip(&s.sums_d)
+            .zip(&s.ln)
+            .map(|(((&i, &sum), &sum_d), &ln)| {
+                let ln_sum = if sum == 1.0 { 0.0 } else { ln };
+                SharedView::from_sums(tau_s, bank.gaps[i * k1], sum, sum_d, ln_sum)
+            }),
+    );
+}
+
+/// One question's `(Σ e_r/e_1, Σ e_r d_r/e_1)` from its gaps `d`, `rel = d_r − d_1` and
+/// `e = exp(τ_s rel)` of ranks ≥ 2, in rank order, negligible terms left out.
+#[inline(always)]
+fn view_sum(d: &[f64], rel: &[f64], e: &[f64], tau_s: f64) -> (f64, f64) {
+    let (mut sum, mut sum_d) = (1.0, d[0]);
+    for ((&r, &e), &d) in rel.iter().zip(e).zip(&d[1..]) {
+        if r * tau_s >= NEGLIGIBLE {
+            sum += e;
+            sum_d += e * d;
+        }
+    }
+    (sum, sum_d)
+}
+
+/// The sums of [`views`] for `K − 2 = M` known at compile time ([`view_sum`] of each
+/// question, unrolled).
+fn view_sums<const M: usize>(bank: &Bank, which: &[usize], tau_s: f64, s: &mut ViewScratch) {
+    let k1 = M + 1;
+    let mut one = |(i, e): (usize, &[f64])| {
+        let d: &[f64] = &bank.gaps[i * k1..][..k1];
+        let rel: &[f64; M] = bank.rel[i * M..][..M].try_into().unwrap();
+        let e: &[f64; M] = e.try_into().unwrap();
+        let (sum, sum_d) = view_sum(d, rel, e, tau_s);
+        s.sums.push(sum);
+        s.sums_d.push(sum_d);
+    };
+    let e = std::mem::take(&mut s.e);
+    which.iter().copied().zip(e.chunks_exact(M)).for_each(&mut one);
+    s.e = e;
 }
 
 /// Buffers of [`evaluate`].
@@ -766,13 +863,10 @@ fn evaluate(
 ) -> Tally {
     let (k1, m) = (bank.k - 1, bank.k - 2);
     let gaps_of = |i: usize| &bank.gaps[i * k1..(i + 1) * k1];
-    let n = views.len();
     for v in [&mut sc.u, &mut sc.eps] {
         v.clear();
-        v.resize(n, 0.0);
     }
     sc.rank.clear();
-    sc.rank.resize(n, 0);
     sc.which.clear();
     sc.x.clear();
     // The draws, in order; ranks the table decides.
@@ -789,11 +883,13 @@ fn evaluate(
             sc.x.push(h.tau * gaps_of(i)[0]);
             PENDING
         };
-        if rank != ABSTAINED && noise > 0.0 {
-            sc.eps[i] = t.zig.normal(rng);
-        }
-        sc.rank[i] = rank;
-        sc.u[i] = u_answer;
+        sc.eps.push(if rank != ABSTAINED && noise > 0.0 {
+            t.zig.normal(rng)
+        } else {
+            0.0
+        });
+        sc.rank.push(rank);
+        sc.u.push(u_answer);
     }
     // Ranks that need the runner-up's weight f_1 = exp(τ d_1) (`Tables::choose`).
     ops::exact::exp_batch(&mut sc.x);
