@@ -147,7 +147,10 @@ fn main() {
     }
     let counts = op_counts();
     if counts.is_none() {
-        println!("(no target/bench/op-counts.csv: run `make bench` for the bound)");
+        println!(
+            "(no readable target/bench/op-counts.csv with a column for each of the {KINDS} kinds above: \
+             run `make bench`, or `cargo bench --features count-ops --bench counts`, for the bound)"
+        );
     }
     let numpy = numpy_seconds();
     println!(
