@@ -76,57 +76,66 @@ const ALL: u64 = 1 << BITS;
 
 /// The lanes of `open` whose k falls below `t` (0 < t < 2⁵³).
 #[inline]
-fn below_one(rng: &mut Stream, mut open: u64, t: u64) -> u64 {
-    // t's bits from the most significant, each in turn in the sign bit of `rest`. Once
-    // the bits left are all 0, an open k (equal to t so far) can no longer fall below it.
-    let mut rest = t << (64 - BITS);
-    let mut below = 0u64;
-    while open != 0 {
+fn below_one(rng: &mut Stream, open: u64, t: u64) -> u64 {
+    let mut k = Comparison::new(open, t);
+    while k.open != 0 {
+        k.next_bit(rng.next_u64());
+    }
+    k.below
+}
+
+/// [`below_one`] for two thresholds at once, with the same bits of each lane's k.
+#[inline]
+fn below_two(rng: &mut Stream, lanes: u64, t_low: u64, t_high: u64) -> (u64, u64) {
+    let (mut low, mut high) = (Comparison::new(lanes, t_low), Comparison::new(lanes, t_high));
+    while low.open | high.open != 0 {
         let r = rng.next_u64();
-        // All ones where t has a 1 at this bit: a lane whose bit is 0 there falls below
-        // t; a lane stays open while its bit equals t's. (Branch-free: t's bits are
-        // unpredictable.)
-        let t_bit = ones_if_top_bit(rest);
-        rest <<= 1;
-        below |= open & !r & t_bit;
-        open &= !(r ^ t_bit);
-        if rest == 0 {
-            break;
+        low.next_bit(r);
+        high.next_bit(r);
+    }
+    (low.below, high.below)
+}
+
+/// 64 lanes' k compared with a threshold t bit by bit, from the most significant.
+struct Comparison {
+    /// t's bits not yet compared, the next one in the sign bit.
+    rest: u64,
+    /// Lanes whose k equals t so far.
+    open: u64,
+    /// Lanes whose k has fallen below t.
+    below: u64,
+}
+
+impl Comparison {
+    #[inline(always)]
+    fn new(lanes: u64, t: u64) -> Self {
+        Comparison {
+            rest: t << (64 - BITS),
+            open: lanes,
+            below: 0,
         }
     }
-    below
+
+    /// Compares the next bit of every open lane's k (the bits of `r`) with t's: a lane
+    /// whose bit is 0 where t has a 1 falls below t; a lane stays open while its bit
+    /// equals t's (branch-free: t's bits are unpredictable). Once t's bits left are
+    /// all 0, an open k can no longer fall below it, and the comparison closes.
+    #[inline(always)]
+    fn next_bit(&mut self, r: u64) {
+        let t_bit = ones_if_top_bit(self.rest);
+        self.rest <<= 1;
+        self.below |= self.open & !r & t_bit;
+        self.open &= !(r ^ t_bit);
+        if self.rest == 0 {
+            self.open = 0;
+        }
+    }
 }
 
 /// All ones if the top bit of `x` is set, else 0.
 #[inline(always)]
 fn ones_if_top_bit(x: u64) -> u64 {
     ((x as i64) >> 63) as u64
-}
-
-/// [`below_one`] for two thresholds at once, with the same bits of each lane's k.
-#[inline]
-fn below_two(rng: &mut Stream, lanes: u64, t_low: u64, t_high: u64) -> (u64, u64) {
-    let (mut rest_low, mut rest_high) = (t_low << (64 - BITS), t_high << (64 - BITS));
-    let (mut below_low, mut below_high) = (0u64, 0u64);
-    let (mut open_low, mut open_high) = (lanes, lanes);
-    while open_low | open_high != 0 {
-        let r = rng.next_u64();
-        let b = ones_if_top_bit(rest_low);
-        rest_low <<= 1;
-        below_low |= open_low & !r & b;
-        open_low &= !(r ^ b);
-        if rest_low == 0 {
-            open_low = 0;
-        }
-        let b = ones_if_top_bit(rest_high);
-        rest_high <<= 1;
-        below_high |= open_high & !r & b;
-        open_high &= !(r ^ b);
-        if rest_high == 0 {
-            open_high = 0;
-        }
-    }
-    (below_low, below_high)
 }
 
 /// How many of `m` labels (m ≤ 64) are events of probability `p` (Binomial(m, p)), by
