@@ -1,5 +1,5 @@
 //! The draws of `calibration`'s hot loops, built on `crate::rng::Stream`'s raw 64-bit
-//! draws: two 32-bit uniforms from one draw, a ziggurat normal (one draw and no
+//! draws (two 32-bit uniforms from one draw are `Stream::uniform_pair`): a ziggurat normal (one draw and no
 //! transcendental call 99% of the time), and a coin that comes up with probability
 //! σ(x), decided from a table of σ almost always. The tables are built once per
 //! process; the loops hold a reference to them.
@@ -10,18 +10,6 @@
 use crate::ops;
 use crate::rng::Stream;
 use std::sync::OnceLock;
-
-/// 2⁻³².
-const UNIT32: f64 = 1.0 / 4_294_967_296.0;
-
-/// Two independent uniforms on [0, 1) with 32 random bits each (the low and the high
-/// half of one 64-bit draw). 2⁻³² resolution is ample for a coin or an answer drawn
-/// from four.
-#[inline]
-pub(super) fn uniform_pair(rng: &mut Stream) -> (f64, f64) {
-    let r = rng.next_u64();
-    (f64::from(r as u32) * UNIT32, f64::from((r >> 32) as u32) * UNIT32)
-}
 
 /// Layers of the ziggurat, and its base strip's right edge and the area of each layer
 /// (Marsaglia & Tsang 2000, "The Ziggurat Method for Generating Random Variables").
@@ -243,24 +231,6 @@ mod tests {
             let sd = (p * (1.0 - p) / n as f64).sqrt();
             assert!((share - p).abs() < 5.0 * sd + 1e-5, "P(X < {x}) = {share}, Φ = {p}");
         }
-    }
-
-    #[test]
-    fn uniform_pair_halves_are_uniform() {
-        let mut s = Stream::new(1, "pair", 0, "t");
-        let n = 100_000;
-        let (mut a, mut b, mut ab) = (0.0, 0.0, 0.0);
-        for _ in 0..n {
-            let (x, y) = uniform_pair(&mut s);
-            assert!((0.0..1.0).contains(&x) && (0.0..1.0).contains(&y));
-            a += x;
-            b += y;
-            ab += x * y;
-        }
-        let n = n as f64;
-        assert!((a / n - 0.5).abs() < 0.005 && (b / n - 0.5).abs() < 0.005);
-        // Uncorrelated halves: E[xy] = 1/4.
-        assert!((ab / n - 0.25).abs() < 0.005);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! confidence, REINFORCE with Adam, and the evaluation (see the module doc of `super`
 //! for the model, its assumptions, and why each shortcut below is exact).
 
-use super::draws::{uniform_pair, SigmaTable, Ziggurat};
+use super::draws::{SigmaTable, Ziggurat};
 use super::scale::{rule_reward, Scale, Speaker};
 use super::tally::{Tally, METRICS};
 use super::Params;
@@ -619,7 +619,8 @@ impl<'a> Trainer<'a> {
         (heads, known): (&mut [Confidence; MAX_ANSWERS], &mut u32),
         rng: &mut Stream,
     ) -> Sampled {
-        let (u_abstain, u_answer) = uniform_pair(rng);
+        // The high half of the draw speaks the answer, the low half tosses the coin.
+        let (u_answer, u_abstain) = rng.uniform_pair();
         if SigmaTable::below_in(u_abstain, q.coin, q.x_abstain) {
             // Never correct, confidence 0: reward 0 under all three rules.
             return Sampled {
@@ -871,7 +872,8 @@ fn evaluate(
     sc.x.clear();
     // The draws, in order; ranks the table decides.
     for (i, view) in views.iter().enumerate() {
-        let (u_abstain, u_answer) = uniform_pair(rng);
+        // The high half of the draw speaks the answer, the low half tosses the coin.
+        let (u_answer, u_abstain) = rng.uniform_pair();
         let rank = if t.sigma.below(u_abstain, h.eta0 + h.eta1 * view.u) {
             ABSTAINED
         } else if !h.squeeze {
