@@ -142,12 +142,35 @@ pub fn sigmoid(x: f64) -> f64 {
 
 /// `exp` of every element of `xs`, in place: [`exp_portable`] in a loop the compiler
 /// vectorises (each lane does the same operations in the same order, so the bits do
-/// not depend on the vector width, i.e. on `target-cpu`).
+/// not depend on the vector width, i.e. on `target-cpu`). On an x86-64 processor
+/// with AVX2 (detected at run time) the loop runs compiled for AVX2, 4 lanes a vector
+/// instead of SSE2's 2: the same bits, at the speed the models' own AVX2 kernels get
+/// (offline_correction's and proxy_reward's inline [`exp_portable`]), so the bound
+/// prices `exp[]` at that speed.
 pub fn exp_batch(xs: &mut [f64]) {
     #[cfg(feature = "count-ops")]
     for _ in 0..xs.len() {
         tally(Op::ExpBatch);
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, checked just above.
+        unsafe { exp_batch_avx2(xs) };
+        return;
+    }
+    exp_batch_portable(xs);
+}
+
+/// [`exp_batch`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exp_batch_avx2(xs: &mut [f64]) {
+    exp_batch_portable(xs);
+}
+
+/// [`exp_batch`] for any processor (inlined into the AVX2 copy).
+#[inline(always)]
+fn exp_batch_portable(xs: &mut [f64]) {
     for x in xs.iter_mut() {
         *x = exp_portable(*x);
     }
@@ -257,8 +280,11 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|i| -3.7 + 0.61 * i as f64).collect();
             let mut batch = xs.clone();
             exp_batch(&mut batch);
-            for (x, e) in xs.iter().zip(&batch) {
+            let mut portable = xs.clone();
+            exp_batch_portable(&mut portable);
+            for ((x, e), p) in xs.iter().zip(&batch).zip(&portable) {
                 assert_eq!(e.to_bits(), exp_portable(*x).to_bits());
+                assert_eq!(p.to_bits(), e.to_bits(), "the portable loop and the AVX2 one");
             }
         }
     }
