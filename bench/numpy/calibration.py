@@ -51,22 +51,10 @@ Usage: python3 bench/numpy/calibration.py [specs/calibration.toml]
 Prints key means (the mean over the 3 runs, and the lowest and highest run) beside the
 committed figures/data/calibration.csv (its mean and 95% interval) and one line
 `calibration numpy_seconds=<s>`: the median over 3 runs (seeds seed, seed+1, seed+2) of
-the CPU time of simulate + summarise in this single-threaded process (CPU time rather
-than wall time because the benchmark machine is shared; the wall times are printed too).
+the CPU time of simulate + summarise in this single-threaded process (bench/numpy/harness.py).
 """
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-
-import csv  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tomllib  # noqa: E402
-from pathlib import Path  # noqa: E402
+import harness  # first: it pins NumPy to one thread
 
 import numpy as np  # noqa: E402
 
@@ -442,31 +430,11 @@ def summarise(out, last, rules_mean):
     return table
 
 
-def ours(path):
-    """The committed summary table: {(arm, metric, x): (mean, lo, hi)}."""
-    try:
-        with open(path) as f:
-            return {(r["arm"], r["metric"], float(r["x"])): (float(r["mean"]), float(r["lo"]), float(r["hi"]))
-                    for r in csv.DictReader(f)}
-    except OSError:
-        return {}
-
-
 def main():
-    root = Path(__file__).resolve().parents[2]
-    spec_path = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "specs" / "calibration.toml"
-    with open(spec_path, "rb") as f:
-        spec = tomllib.load(f)
+    spec = harness.load_spec("calibration")
     p, reps, seed = spec["params"], spec["replicates"], spec["seed"]
-    cpu, wall, tables = [], [], []
-    for run in range(3):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out, last, rules_mean = simulate(p, reps, seed + run)
-        table = summarise(out, last, rules_mean)
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - t0)
-        tables.append(table)
-    committed = ours(root / "figures" / "data" / "calibration.csv")
+    tables, seconds = harness.timed_runs(lambda k: summarise(*simulate(p, reps, seed + k)))
+    committed = harness.committed("calibration")
     last_x = float(p["steps"])
     nan3 = (float("nan"),) * 3
 
@@ -487,8 +455,7 @@ def main():
     ri = p["rule_probabilities"].index(0.45) if 0.45 in p["rule_probabilities"] else 0
     row("brier", "expected_reward", p["rule_probabilities"][ri],
         [t[("brier", "expected_reward")][0][ri] for t in tables])
-    print(f"cpu: {' '.join(f'{t:.3f}' for t in cpu)} s; wall: {' '.join(f'{t:.3f}' for t in wall)} s")
-    print(f"calibration numpy_seconds={statistics.median(cpu):.3f}")
+    harness.report_seconds("calibration", seconds)
 
 
 if __name__ == "__main__":

@@ -35,26 +35,17 @@ error, not bit for bit); one stream for everything; uniforms are float64 as in R
 Summaries are means and normal / Wilson 95% intervals, not our full analysis tables.
 
 Prints one line `context_accumulation numpy_seconds=<s>`: the median of 3 runs of
-simulate + summarise (after interpreter start and imports, single-threaded), timed as
-the process's CPU time (`time.process_time`, which on a quiet machine is the wall
-time, and on a loaded one is not inflated by waiting for a core); and, on stderr, a
-few key means beside the committed Rust ones (figures/data/context_accumulation.csv).
+simulate + summarise (after interpreter start and imports, single-threaded), in CPU
+seconds of this process (bench/numpy/harness.py); and, on stderr, a few key means
+beside the committed Rust ones (figures/data/context_accumulation.csv).
 """
 
-import os
+import harness  # first: it pins NumPy to one thread
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_v] = "1"
-
-import csv  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
-import tomllib  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 ID = "context_accumulation"
 
 
@@ -363,23 +354,11 @@ def simulate_and_summarise(spec):
     return out
 
 
-def rust_means():
-    path = ROOT / "figures" / "data" / f"{ID}.csv"
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        return {(r["arm"], r["metric"], float(r["x"])): float(r["mean"]) for r in csv.DictReader(f)}
-
-
 def main():
-    with open(ROOT / "specs" / f"{ID}.toml", "rb") as f:
-        spec = tomllib.load(f)
-    times = []
-    for _ in range(3):
-        t0 = time.process_time()
-        out = simulate_and_summarise(spec)
-        times.append(time.process_time() - t0)
-    rust = rust_means()
+    spec = harness.load_spec(ID)
+    runs, seconds = harness.timed_runs(lambda _: simulate_and_summarise(spec))
+    out = runs[-1]
+    rust = {key: mean for key, (mean, _, _) in harness.committed(ID).items()}
     keys = [
         ("small/non-thinking", "turn_accuracy_at_end", 1.0),
         ("small/open-loop", "turn_accuracy_at_end", 1.0),
@@ -406,7 +385,7 @@ def main():
             f"{key[0]:<22} {key[1]:<24} {key[2]:>6} {float(out[key][0]):>10.4f} {r if r is None else format(r, '10.4f'):>10}",
             file=sys.stderr,
         )
-    print(f"{ID} numpy_seconds={sorted(times)[1]:.3f}")
+    harness.report_seconds(ID, seconds)
 
 
 if __name__ == "__main__":

@@ -36,27 +36,14 @@ confidence intervals are not computed.
 
 Prints, beside the committed Rust numbers (figures/data/proxy_reward.csv), a few key
 means, and then one line `proxy_reward numpy_seconds=<s>`: simulate + summarise,
-single-threaded, median of 3 runs (interpreter start and imports excluded). The time
-is the process's CPU time (`time.process_time`), which for one thread equals wall time
-on a quiet machine and is less disturbed on a shared one.
+single-threaded, median of 3 runs (interpreter start and imports excluded), in CPU
+seconds of this process (bench/numpy/harness.py).
 """
 
-import os
-
-# Single-threaded, set before NumPy is imported.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
-
-import csv  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tomllib  # noqa: E402
-from pathlib import Path  # noqa: E402
+import harness  # first: it pins NumPy to one thread
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 ARMS = ("ground_truth", "self_consistency", "early_stopping", "fixed_teacher")
 GT, SC, ES, FT = range(4)
 METRICS = (
@@ -289,24 +276,12 @@ def summarise(p, sim):
     }
 
 
-def ours():
-    """The committed Rust summary: (arm, metric, x) -> mean."""
-    path = ROOT / "figures" / "data" / "proxy_reward.csv"
-    if not path.exists():
-        return {}
-    with open(path) as f:
-        return {(r["arm"], r["metric"], float(r["x"])): float(r["mean"]) for r in csv.DictReader(f)}
-
-
 def main():
-    spec = tomllib.loads((ROOT / "specs" / "proxy_reward.toml").read_text())
+    spec = harness.load_spec("proxy_reward")
     p, reps = spec["params"], spec["replicates"]
-    times = []
-    for run in range(3):
-        t = time.process_time()
-        s = summarise(p, simulate(p, reps, seed=spec["seed"] + run))
-        times.append(time.process_time() - t)
-    rust = ours()
+    runs, seconds = harness.timed_runs(lambda k: summarise(p, simulate(p, reps, seed=spec["seed"] + k)))
+    s = runs[-1]
+    rust = {key: mean for key, (mean, _, _) in harness.committed("proxy_reward").items()}
     steps, every = p["steps"], p["record_every"]
     m = {name: i for i, name in enumerate(METRICS)}
     rows = []
@@ -326,8 +301,7 @@ def main():
     for label, value, key in rows:
         theirs = rust.get((key[0], key[1], float(key[2])))
         print(f"{label:<46} {value:8.3f} {'' if theirs is None else f'{theirs:8.3f}':>8}")
-    print(f"runs: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
-    print(f"proxy_reward numpy_seconds={statistics.median(times):.3f}")
+    harness.report_seconds("proxy_reward", seconds)
 
 
 if __name__ == "__main__":

@@ -40,22 +40,13 @@ bits. It writes no table or figure.
 
 Usage: python3 bench/numpy/self_improvement.py [specs/self_improvement.toml]
 Prints key means beside the committed figures/data/self_improvement.csv and one line
-`self_improvement numpy_seconds=<median of 3 runs of simulate + summarise>`.
+`self_improvement numpy_seconds=<median of 3 runs of simulate + summarise>`, in CPU
+seconds of this single-threaded process (bench/numpy/harness.py).
 """
 
-import os
+import harness  # first: it pins NumPy to one thread
 
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-
-import csv  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tomllib  # noqa: E402
 from math import comb  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -250,28 +241,12 @@ def summarise(p, reps, sim):
     return out
 
 
-def ours(path):
-    table = {}
-    if path.exists():
-        with open(path) as f:
-            for row in csv.DictReader(f):
-                table[(row["arm"], row["metric"], float(row["x"]))] = float(row["mean"])
-    return table
-
-
 def main():
-    root = Path(__file__).resolve().parents[2]
-    spec_path = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "specs" / "self_improvement.toml"
-    with open(spec_path, "rb") as f:
-        spec = tomllib.load(f)
+    spec = harness.load_spec("self_improvement")
     p, reps, seed = spec["params"], spec["replicates"], spec["seed"]
-    times, cpu = [], []
-    for run in range(3):
-        t0, c0 = time.perf_counter(), time.process_time()
-        table = summarise(p, reps, simulate(p, reps, seed + run))
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    committed = ours(root / "figures" / "data" / "self_improvement.csv")
+    tables, seconds = harness.timed_runs(lambda k: summarise(p, reps, simulate(p, reps, seed + k)))
+    table = tables[-1]
+    committed = harness.committed("self_improvement")
     keys = [("majority_vote", "final_frontier", 0.0), ("vote_only", "final_frontier", 0.0),
             ("majority_vote", "frontier_gain", 10.0), ("majority_vote", "frontier_gain", 30.0),
             ("majority_vote", "kept_share", 1.0), ("no_filter", "label_noise", 2.0),
@@ -283,9 +258,8 @@ def main():
     print(f"{'arm':<26} {'metric':<19} {'x':>5} {'numpy':>9} {'mismatch':>9}")
     for k in keys:
         mean = table[k][0]
-        print(f"{k[0]:<26} {k[1]:<19} {k[2]:>5g} {mean:9.4f} {committed.get(k, float('nan')):9.4f}")
-    print(f"runs: {' '.join(f'{t:.3f}' for t in times)} s wall, {' '.join(f'{t:.3f}' for t in cpu)} s CPU")
-    print(f"self_improvement numpy_seconds={statistics.median(times):.3f}")
+        print(f"{k[0]:<26} {k[1]:<19} {k[2]:>5g} {mean:9.4f} {committed.get(k, (float('nan'),))[0]:9.4f}")
+    harness.report_seconds("self_improvement", seconds)
 
 
 if __name__ == "__main__":
