@@ -404,14 +404,15 @@ impl<'a> Tables<'a> {
     /// Each bound is widened by `BOUND_MARGIN`, so the rank is the one the inverse CDF
     /// over all the weights gives.
     #[inline(always)]
-    fn choose(&self, h: &Heads, view: &SharedView, gaps: &[f64], answers: &mut Answers, u: f64) -> usize {
+    /// `(u_top, sum)`: the question's shared view, its `u` and `Σ e_r/e_1`.
+    fn choose(&self, h: &Heads, (u_top, sum): (f64, f64), gaps: &[f64], answers: &mut Answers, u: f64) -> usize {
         if !h.squeeze {
             return answers.all(gaps, h.tau).sample(u);
         }
-        if u < self.sigma.lower_bound(view.u) {
+        if u < self.sigma.lower_bound(u_top) {
             return 0;
         }
-        draw_rank(u, gaps, h.tau, view.sum, answers)
+        draw_rank(u, gaps, h.tau, sum, answers)
     }
 }
 
@@ -746,14 +747,10 @@ fn views(bank: &Bank, which: &[usize], tau_s: f64, out: &mut Vec<SharedView>, s:
     let (m, k1) = (bank.k - 2, bank.k - 1);
     let n = which.len();
     s.e.clear();
-    if which.iter().enumerate().all(|(b, &i)| b == i) {
-        s.e.extend(bank.rel[..n * m].iter().map(|r| r * tau_s));
-    } else {
-        s.e.resize(n * m, 0.0);
-        for (e, &i) in s.e.chunks_exact_mut(m.max(1)).zip(which) {
-            for (e, r) in e.iter_mut().zip(bank.rel(i)) {
-                *e = r * tau_s;
-            }
+    s.e.resize(n * m, 0.0);
+    for (e, &i) in s.e.chunks_exact_mut(m.max(1)).zip(which) {
+        for (e, r) in e.iter_mut().zip(bank.rel(i)) {
+            *e = r * tau_s;
         }
     }
     ops::exact::exp_batch(&mut s.e);
@@ -822,6 +819,65 @@ fn view_sums<const M: usize>(bank: &Bank, which: &[usize], tau_s: f64, s: &mut V
     s.e = e;
 }
 
+/// Every test question seen through the shared representation at `τ_s`, as an
+/// evaluation reads it: the certainty `u` of the top answer and `Σ e_r/e_1`, one array
+/// each, and `e = exp(τ_s (d_r − d_1))` of ranks `r ≥ 2`, question by question. The
+/// same bits as [`SharedView::new`] (tested), in loops over all the questions without
+/// branches: a negligible term is added as 0 (the sum is at least 1, so that changes
+/// no bit), `∂u/∂ln τ_s` and its sum (training only) are not computed.
+#[derive(Default)]
+pub(super) struct TestViews {
+    pub u: Vec<f64>,
+    sum: Vec<f64>,
+    e: Vec<f64>,
+}
+
+impl TestViews {
+    fn compute(&mut self, bank: &Bank, tau_s: f64) {
+        let (m, k1) = (bank.k - 2, bank.k - 1);
+        self.e.clear();
+        self.e.extend(bank.rel.iter().map(|r| r * tau_s));
+        ops::exact::exp_batch(&mut self.e);
+        self.sum.clear();
+        match m {
+            // The figure's K = 4 with the loop over ranks unrolled (the same operations).
+            2 => self.sums::<2>(bank, tau_s),
+            _ => {
+                let sums = bank.rel.chunks_exact(m.max(1)).zip(self.e.chunks_exact(m.max(1)));
+                self.sum
+                    .extend(sums.take(bank.len()).map(|(rel, e)| view_sum_only(rel, e, tau_s)));
+                self.sum.resize(bank.len(), 1.0);
+            }
+        }
+        self.u.clear();
+        self.u.extend_from_slice(&self.sum);
+        ops::exact::log_batch(&mut self.u);
+        for ((u, &sum), gaps) in self.u.iter_mut().zip(&self.sum).zip(bank.gaps.chunks_exact(k1)) {
+            let ln_sum = if sum == 1.0 { 0.0 } else { *u };
+            // As `SharedView::from_sums`: only the upper clip can bind.
+            *u = (-tau_s * gaps[0] - ln_sum).min(LOGIT_CLIP);
+        }
+    }
+
+    fn sums<const M: usize>(&mut self, bank: &Bank, tau_s: f64) {
+        let sums = bank.rel.chunks_exact(M).zip(self.e.chunks_exact(M));
+        self.sum.extend(sums.map(|(rel, e)| {
+            let (rel, e): (&[f64; M], &[f64; M]) = (rel.try_into().unwrap(), e.try_into().unwrap());
+            view_sum_only(rel, e, tau_s)
+        }));
+    }
+}
+
+/// `Σ e_r/e_1` of [`view_sum`], a negligible term added as 0.
+#[inline(always)]
+fn view_sum_only(rel: &[f64], e: &[f64], tau_s: f64) -> f64 {
+    let mut sum = 1.0;
+    for (&r, &e) in rel.iter().zip(e) {
+        sum += if r * tau_s >= NEGLIGIBLE { e } else { 0.0 };
+    }
+    sum
+}
+
 /// Buffers of [`evaluate`].
 #[derive(Default)]
 struct EvalScratch {
@@ -855,7 +911,7 @@ const PENDING: usize = usize::MAX - 1;
 /// `exp(τ_s (d_a − d_1))` is the view's own).
 fn evaluate(
     bank: &Bank,
-    (views, e_rel): (&[SharedView], &[f64]),
+    views: &TestViews,
     h: &Heads,
     t: Tables,
     noise: f64,
@@ -864,6 +920,7 @@ fn evaluate(
 ) -> Tally {
     let (k1, m) = (bank.k - 1, bank.k - 2);
     let gaps_of = |i: usize| &bank.gaps[i * k1..(i + 1) * k1];
+    let e_rel = &views.e;
     for v in [&mut sc.u, &mut sc.eps] {
         v.clear();
     }
@@ -871,14 +928,14 @@ fn evaluate(
     sc.which.clear();
     sc.x.clear();
     // The draws, in order; ranks the table decides.
-    for (i, view) in views.iter().enumerate() {
+    for (i, (&u_top, &sum)) in views.u.iter().zip(&views.sum).enumerate() {
         // The high half of the draw speaks the answer, the low half tosses the coin.
         let (u_answer, u_abstain) = rng.uniform_pair();
-        let rank = if t.sigma.below(u_abstain, h.eta0 + h.eta1 * view.u) {
+        let rank = if t.sigma.below(u_abstain, h.eta0 + h.eta1 * u_top) {
             ABSTAINED
         } else if !h.squeeze {
-            t.choose(h, view, gaps_of(i), &mut Answers::default(), u_answer)
-        } else if u_answer < t.sigma.lower_bound(view.u) {
+            t.choose(h, (u_top, sum), gaps_of(i), &mut Answers::default(), u_answer)
+        } else if u_answer < t.sigma.lower_bound(u_top) {
             0
         } else {
             sc.which.push(i);
@@ -900,7 +957,7 @@ fn evaluate(
             f1: Some(f1),
             all: None,
         };
-        sc.rank[i] = draw_rank(sc.u[i], gaps_of(i), h.tau, views[i].sum, &mut answers);
+        sc.rank[i] = draw_rank(sc.u[i], gaps_of(i), h.tau, views.sum[i], &mut answers);
     }
     // Certainties of answers below the top that are not clipped: e_1, then the log.
     sc.which.clear();
@@ -916,24 +973,24 @@ fn evaluate(
     for (&i, &e1) in sc.which.iter().zip(&sc.x) {
         let a = sc.rank[i];
         let rel = if a == 1 { 1.0 } else { e_rel[i * m + a - 2] };
-        sc.others.push(1.0 + e1 * (views[i].sum - rel));
+        sc.others.push(1.0 + e1 * (views.sum[i] - rel));
     }
     ops::exact::log_batch(&mut sc.others);
     sc.ell.clear();
-    sc.ell.resize(views.len(), -LOGIT_CLIP);
+    sc.ell.resize(views.u.len(), -LOGIT_CLIP);
     for (&i, &ln) in sc.which.iter().zip(&sc.others) {
         let raw = h.tau_s * gaps_of(i)[sc.rank[i] - 1] - ln;
         sc.ell[i] = if raw < -LOGIT_CLIP { -LOGIT_CLIP } else { raw };
     }
     // The tally, question by question.
     let mut tally = Tally::new(t.speaker);
-    for (i, view) in views.iter().enumerate() {
+    for (i, &u_top) in views.u.iter().enumerate() {
         let rank = sc.rank[i];
         if rank == ABSTAINED {
             tally.abstain();
             continue;
         }
-        let ell = if rank == 0 { view.u } else { sc.ell[i] };
+        let ell = if rank == 0 { u_top } else { sc.ell[i] };
         let x = h.w * ell + h.b + noise * sc.eps[i];
         let right = rank == bank.right[i] as usize;
         if t.speaker.is_real() {
@@ -962,7 +1019,7 @@ fn initial_theta(p: &Params) -> [f64; N_PARAMS] {
 /// `views0` are the test questions seen by the initial policy (every arm's step 0).
 pub(super) fn train_run(
     p: &Params,
-    (train, test, views0): (&Bank, &Bank, (&[SharedView], &[f64])),
+    (train, test, views0): (&Bank, &Bank, &TestViews),
     speaker: &Speaker,
     rule: Option<Rule>,
     mut rng: Stream,
@@ -974,7 +1031,7 @@ pub(super) fn train_run(
     let mut records = Vec::with_capacity(n_records);
     let tables = Tables::new(speaker);
     let mut eval_scratch = EvalScratch::default();
-    let mut record = |theta: &[f64; N_PARAMS], views: (&[SharedView], &[f64]), eval_rng: &mut Stream| {
+    let mut record = |theta: &[f64; N_PARAMS], views: &TestViews, eval_rng: &mut Stream| {
         let h = Heads::new(theta, p.coupling);
         let tally = evaluate(test, views, &h, tables, p.confidence_noise, eval_rng, &mut eval_scratch);
         (tally.metrics(speaker, h.tau, h.w), tally)
@@ -987,20 +1044,12 @@ pub(super) fn train_run(
         return RunResult { records, last };
     };
     let mut trainer = Trainer::new(p, train, tables, rule);
-    let mut test_views = Vec::with_capacity(test.len());
-    let mut scratch = ViewScratch::default();
-    let all: Vec<usize> = (0..test.len()).collect();
+    let mut test_views = TestViews::default();
     for step in 1..=p.steps {
         trainer.step(&mut theta, &mut adam, &mut rng);
         if step % p.record_every == 0 {
-            views(
-                test,
-                &all,
-                Heads::new(&theta, p.coupling).tau_s,
-                &mut test_views,
-                &mut scratch,
-            );
-            let (metrics, tally) = record(&theta, (&test_views, &scratch.e), &mut eval_rng);
+            test_views.compute(test, Heads::new(&theta, p.coupling).tau_s);
+            let (metrics, tally) = record(&theta, &test_views, &mut eval_rng);
             records.push(metrics);
             last = tally;
         }
@@ -1015,15 +1064,12 @@ fn replicate(p: &Params, speaker: &Speaker, rep: Replicate) -> Vec<RunResult> {
     let train = Bank::draw(p.train_questions, p.answers, p.belief_spread, &mut rng);
     let test = Bank::draw(p.test_questions, p.answers, p.belief_spread, &mut rng);
     // Every arm starts from the same policy: its step-0 views are computed once.
-    let mut views0 = Vec::with_capacity(test.len());
-    let all: Vec<usize> = (0..test.len()).collect();
-    let tau_s0 = Heads::new(&initial_theta(p), p.coupling).tau_s;
-    let mut scratch0 = ViewScratch::default();
-    views(&test, &all, tau_s0, &mut views0, &mut scratch0);
+    let mut views0 = TestViews::default();
+    views0.compute(&test, Heads::new(&initial_theta(p), p.coupling).tau_s);
     ARMS.iter()
         .map(|(arm, rule)| {
             let (t, e) = (rep.stream(&format!("train/{arm}")), rep.stream(&format!("eval/{arm}")));
-            train_run(p, (&train, &test, (&views0, &scratch0.e)), speaker, *rule, t, e)
+            train_run(p, (&train, &test, &views0), speaker, *rule, t, e)
         })
         .collect()
 }
@@ -1186,6 +1232,15 @@ mod tests {
                     assert_eq!(bits(v), bits(&one), "K {k} τ_s {tau_s} question {i}");
                     assert_eq!(v.clipped, one.clipped);
                 }
+                let mut tv = TestViews::default();
+                tv.compute(&bank, tau_s);
+                for i in 0..bank.len() {
+                    let one = SharedView::new(bank.question(i).0, tau_s);
+                    assert_eq!(
+                        [tv.u[i], tv.sum[i]].map(f64::to_bits),
+                        [one.u, one.sum].map(f64::to_bits)
+                    );
+                }
             }
         }
     }
@@ -1220,7 +1275,7 @@ mod tests {
             let mut counts = vec![0usize; gaps.len() + 1];
             for i in 0..n {
                 let u = (i as f64 + 0.5) / n as f64;
-                let rank = t.choose(&h, &view, gaps, &mut Answers::default(), u);
+                let rank = t.choose(&h, (view.u, view.sum), gaps, &mut Answers::default(), u);
                 // The squeeze picks what the full inverse CDF picks.
                 assert_eq!(rank, answers.sample(u), "τ {tau} τ_s {tau_s} u {u}");
                 counts[rank] += 1;
