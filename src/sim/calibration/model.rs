@@ -402,9 +402,9 @@ impl<'a> Tables<'a> {
     /// - Otherwise every weight.
     ///
     /// Each bound is widened by `BOUND_MARGIN`, so the rank is the one the inverse CDF
-    /// over all the weights gives.
+    /// over all the weights gives. `(u_top, sum)` is the question's shared view: its
+    /// `u` and `Σ e_r/e_1`.
     #[inline(always)]
-    /// `(u_top, sum)`: the question's shared view, its `u` and `Σ e_r/e_1`.
     fn choose(&self, h: &Heads, (u_top, sum): (f64, f64), gaps: &[f64], answers: &mut Answers, u: f64) -> usize {
         if !h.squeeze {
             return answers.all(gaps, h.tau).sample(u);
