@@ -146,16 +146,21 @@
 //! Exact (the same bits as the plain scalar recipe):
 //! - The policy is held input-major with its actions in lanes padded to a multiple
 //!   of 4 (`Policy::stride`; the pad lanes have logit −∞, so probability 0 and
-//!   gradient 0, and never change). `Policy::probabilities_batch` computes a row's
-//!   logits across its action lanes (each input times a row of weights, in input
-//!   order: the scalar sum's order per logit), then the maximum, exponents, sum (in
-//!   action order) and normalisation of each row, with the exponentials of a block
-//!   of `BLOCK` = 16 rows as one `exp_batch`-style loop (a whole SGD or RL step). Its
-//!   test compares it with the row-by-row recipe bit for bit. The largest logit's
-//!   term is exp(0) = 1 exactly; at temperature 1 the division by it is skipped
-//!   (x / 1 = x). The pad lanes are dropped before the exponentials (a block's
-//!   exponents are packed M + 1 to a row), so none is computed in vain; only the
-//!   actions' exponentials are counted for the bound.
+//!   gradient 0, and never change). `Policy::probabilities_batch` computes a block
+//!   of `BLOCK` = 16 rows (a whole SGD or RL step) with its rows in the vector lanes:
+//!   the block's symptoms are copied input-major, each action's logits of the 16 rows
+//!   are one array (bias, then each weight times an input, in input order: the scalar
+//!   sum's order per logit), and the maximum over the actions, the exponents, the
+//!   exponentials (one `exp_batch`-style loop), the sum over the actions in action
+//!   order, one reciprocal a row and the normalisation are all operations between
+//!   such arrays, each lane a row of its own; the rows are written back `P` wide.
+//!   Its test compares it with the row-by-row recipe bit for bit. (It used to run
+//!   across the action lanes of one row, with a serial maximum and sum a row and a
+//!   lane in 8 wasted: 8% fewer instructions in callgrind this way.) The largest
+//!   logit's term is exp(0) = 1 exactly; at temperature 1 the division by it is
+//!   skipped (x / 1 = x). No exponential is computed for a pad lane; a short last
+//!   block computes its missing rows from stale symptoms and drops them, and only
+//!   the actions' exponentials of real rows are counted for the bound.
 //! - `Policy::gradient_step`: a minibatch's log-probability gradient accumulated
 //!   input-major across the action lanes, each element summed over the rows in order
 //!   from 0 (the scalar recipe's sum), then added to theta times the step; its test

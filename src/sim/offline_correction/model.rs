@@ -261,11 +261,10 @@ impl Policy {
     /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
     /// at temperature 1 the division is skipped, x / 1 = x); the terms are
     /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
-    /// sum's reciprocal. A row's logits are computed across its action lanes (an
-    /// input times a row of weights, input by input), and the exponentials of a
-    /// block of [`BLOCK`] rows are one [`ops::exp_batch`]-style loop; no lane ever
-    /// mixes with another, so each row's bits are those of the row alone, at any
-    /// vector width. On an x86-64 processor with AVX2 the same code runs compiled for
+    /// sum's reciprocal. A block of [`BLOCK`] rows is computed with its rows in the
+    /// vector lanes (see `softmax_rows`), its exponentials as one
+    /// [`ops::exp_batch`]-style loop; no lane ever mixes with another, so each row's
+    /// bits are those of the row alone, at any vector width. On an x86-64 processor with AVX2 the same code runs compiled for
     /// AVX2 (4 lanes a vector instead of SSE2's 2): the same IEEE operations in the
     /// same order per element (Rust never fuses a multiply and an add), so the same
     /// bits; only the speed depends on the machine.
@@ -355,6 +354,13 @@ impl Policy {
 }
 
 /// [`Policy::probabilities_batch`] for `W` actions in `P` lanes.
+///
+/// A block of [`BLOCK`] rows is computed with its rows in the vector lanes (each
+/// action's logits, exponents and probabilities of the block are one array of
+/// `BLOCK`): every step of the row recipe is then an operation between arrays, the
+/// maximum and the sum run over the actions in order per lane (no lane ever mixes
+/// with another), and the probabilities are written back one row of `P` each. A
+/// short last block computes its missing rows from stale symptoms and drops them.
 #[inline(always)]
 fn softmax_rows<const W: usize, const P: usize>(
     theta: &[f64],
@@ -365,52 +371,90 @@ fn softmax_rows<const W: usize, const P: usize>(
 ) {
     let m = W - 1;
     let theta: [[f64; P]; W] = std::array::from_fn(|j| theta[j * P..(j + 1) * P].try_into().expect("P lanes"));
-    // A block's exponents, W to a row: the pad lanes are dropped before the
-    // exponentials (theirs would be 0), so none is computed in vain.
-    let mut terms = [[0.0; W]; BLOCK];
+    let (mut xs, mut z) = ([[0.0; BLOCK]; W], [[0.0; BLOCK]; W]);
     for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * P)) {
-        let terms = &mut terms[..block.len()];
-        for (t, &i) in terms.iter_mut().zip(block) {
-            let x = &x[i * m..(i + 1) * m];
-            let mut z = theta[0];
-            for j in 1..W {
-                let xj = x[j - 1];
-                for k in 0..P {
-                    z[k] += theta[j][k] * xj;
-                }
-            }
-            let mut max = f64::NEG_INFINITY;
-            for &l in &z[..W] {
-                max = if l > max { l } else { max };
-            }
-            if temperature == 1.0 {
-                for (tk, l) in t.iter_mut().zip(&z) {
-                    *tk = l - max;
-                }
-            } else {
-                for (tk, l) in t.iter_mut().zip(&z) {
-                    *tk = (l - max) / temperature;
-                }
-            }
-        }
-        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
-        for _ in 0..terms.len() * W {
+        block_symptoms(x, m, block, &mut xs);
+        block_logits(&theta, &xs, &mut z);
+        exponents_block(&mut z, temperature);
+        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too; only the
+        // block's own rows are counted.
+        for _ in 0..block.len() * W {
             ops::tally(ops::Op::ExpBatch);
         }
-        for t in terms.as_flattened_mut() {
+        for t in z.as_flattened_mut() {
             *t = ops::exp_portable(*t);
         }
-        for (t, row) in terms.iter().zip(out.chunks_exact_mut(P)) {
-            let mut total = t[0];
-            for &e in &t[1..] {
-                total += e;
+        normalised_rows::<W, P>(&z, out);
+    }
+}
+
+/// The symptoms of a block's rows into `xs`, input-major (`xs[j][r]` is row r's x_j;
+/// rows past the block's end keep their old values). Input 0 (the constant 1) is
+/// unused.
+#[inline(always)]
+fn block_symptoms<const W: usize>(x: &[f64], m: usize, block: &[usize], xs: &mut [[f64; BLOCK]; W]) {
+    for (r, &i) in block.iter().enumerate() {
+        for (j, &xj) in x[i * m..(i + 1) * m].iter().enumerate() {
+            xs[1 + j][r] = xj;
+        }
+    }
+}
+
+/// Each action's logits of a block's rows into `z`: its bias plus its weights times
+/// the symptom, summed in input order (the scalar sum's order).
+#[inline(always)]
+fn block_logits<const W: usize, const P: usize>(
+    theta: &[[f64; P]; W],
+    xs: &[[f64; BLOCK]; W],
+    z: &mut [[f64; BLOCK]; W],
+) {
+    for (k, zk) in z.iter_mut().enumerate() {
+        *zk = [theta[0][k]; BLOCK];
+        for j in 1..W {
+            let w = theta[j][k];
+            for (zr, xr) in zk.iter_mut().zip(&xs[j]) {
+                *zr += w * xr;
             }
-            let inv = 1.0 / total;
-            let (row, pad) = row.split_at_mut(W);
-            for (o, e) in row.iter_mut().zip(t) {
-                *o = e * inv;
-            }
-            pad.fill(0.0);
+        }
+    }
+}
+
+/// Logits to exponents in place: each row's `(logit − max)/temperature`, its maximum
+/// found over the actions in order (at temperature 1 the division is skipped).
+#[inline(always)]
+fn exponents_block<const W: usize>(z: &mut [[f64; BLOCK]; W], temperature: f64) {
+    let mut max = [f64::NEG_INFINITY; BLOCK];
+    for zk in z.iter() {
+        for (mr, l) in max.iter_mut().zip(zk) {
+            *mr = if *l > *mr { *l } else { *mr };
+        }
+    }
+    for zk in z.iter_mut() {
+        for (l, mr) in zk.iter_mut().zip(&max) {
+            *l -= mr;
+        }
+    }
+    if temperature != 1.0 {
+        for l in z.as_flattened_mut() {
+            *l /= temperature;
+        }
+    }
+}
+
+/// Each row's terms divided by their sum (summed over the actions in order, then
+/// one reciprocal a row), written as rows of `P`: the actions, then zeros.
+#[inline(always)]
+fn normalised_rows<const W: usize, const P: usize>(e: &[[f64; BLOCK]; W], out: &mut [f64]) {
+    let mut total = e[0];
+    for ek in &e[1..] {
+        for (tr, er) in total.iter_mut().zip(ek) {
+            *tr += er;
+        }
+    }
+    let inv = total.map(|t| 1.0 / t);
+    for (r, row) in out.chunks_exact_mut(P).enumerate() {
+        for k in 0..P {
+            row[k] = if k < W { e[k][r] * inv[r] } else { 0.0 };
         }
     }
 }
