@@ -120,7 +120,7 @@
 //! `sft/plus`, `sft/pair/own`, `sft/plus/own`, `star/attempts`, `star/actions`,
 //! `sft/star`, `rl/pool`, `rl`; of `sweep/<λ>`: `traces`, `sft/pair`, `sft/plus`.
 //! Symptoms are standard normals by Marsaglia's polar method, both of each pair, one
-//! raw draw per point tried (its two 32-bit halves) (`push_normals`). Online RL draws
+//! raw draw per point tried (its two 32-bit halves) (`PolarPoints`). Online RL draws
 //! a step's `rl_batch` problems first, then each one's action and outcome in turn.
 //!
 //! # Speed
@@ -185,6 +185,11 @@
 //! - The sweep's conditions run inside each replicate of `main`: one parallel loop
 //!   over replicates for the whole figure, no barrier between conditions.
 //! - No allocation inside training loops (buffers per fine-tuning, per RL run).
+//! - A set of first attempts is drawn in two passes: every draw in the recipe's order
+//!   (population, right or mode, salience, the symptom's polar points), then the
+//!   points' logs as one `ops::exact::log_batch` (libm's bits, vectorised; counted
+//!   as `log[=]`), so the same normals as one `log` a pair (a test compares them bit
+//!   for bit). Callgrind: drawing 107M -> 88M instructions at 20 replicates.
 //!
 //! //! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;

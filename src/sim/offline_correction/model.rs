@@ -55,14 +55,6 @@ pub(super) struct Attempts {
 }
 
 impl Attempts {
-    fn with_capacity(m: usize, n: usize) -> Self {
-        Attempts {
-            m,
-            error: Vec::with_capacity(n),
-            x: Vec::with_capacity(n * m),
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.error.len()
     }
@@ -77,81 +69,103 @@ impl Attempts {
         (0..self.len()).collect()
     }
 
-    /// Draws one attempt from `pop` and appends it.
-    fn push_drawn(&mut self, pop: &Population, p: &Params, rng: &mut Stream) {
-        let error = if rng.bernoulli(pop.accuracy) {
-            0
-        } else {
-            rng.categorical(pop.modes) + 1
-        };
-        let signal = if error == 0 {
-            0.0
-        } else {
-            let [lo, hi] = pop.salience;
-            (lo + (hi - lo) * rng.uniform()) * p.symptom_gain
-        };
-        let start = self.x.len();
-        push_normals(&mut self.x, self.m, rng);
-        for (j, x) in self.x[start..].iter_mut().enumerate() {
-            *x *= p.symptom_noise;
-            if error == j + 1 {
-                *x += signal;
+    /// `n` attempts, each from the foreign population where `foreign` (which may
+    /// draw) says so and from the model's own otherwise. Every draw is made in the
+    /// recipe's order, attempt by attempt (whether foreign, right or which mode, the
+    /// salience, then the symptom's polar points); the points become normals after
+    /// the last attempt is drawn, so that their logs are one batch ([`PolarPoints`]).
+    fn drawn(p: &Params, n: usize, rng: &mut Stream, mut foreign: impl FnMut(&mut Stream) -> bool) -> Self {
+        let m = p.modes();
+        let (own_pop, foreign_pop) = (p.own(), p.foreign());
+        let mut error = Vec::with_capacity(n);
+        let mut signal = Vec::with_capacity(n);
+        let mut points = PolarPoints::with_capacity(n * m.div_ceil(2));
+        for _ in 0..n {
+            let pop = if foreign(rng) { &foreign_pop } else { &own_pop };
+            let (e, s) = first_attempt(p, pop, rng);
+            error.push(e);
+            signal.push(s);
+            for _ in 0..m.div_ceil(2) {
+                points.draw(rng);
             }
         }
-        self.error.push(error);
-    }
-
-    /// `n` attempts drawn from `pop`.
-    pub fn drawn(p: &Params, pop: &Population, n: usize, rng: &mut Stream) -> Self {
-        let mut a = Attempts::with_capacity(p.modes(), n);
-        for _ in 0..n {
-            a.push_drawn(pop, p, rng);
+        let normals = points.normals();
+        let mut x = Vec::with_capacity(n * m);
+        for ((&e, &s), z) in error.iter().zip(&signal).zip(normals.chunks_exact(m.div_ceil(2))) {
+            let start = x.len();
+            x.extend(z.as_flattened()[..m].iter().map(|z| z * p.symptom_noise));
+            if e != 0 {
+                x[start + e - 1] += s;
+            }
         }
-        a
+        Attempts { m, error, x }
     }
 
     /// `n` attempts of the model's own.
     pub fn own(p: &Params, n: usize, rng: &mut Stream) -> Self {
-        Attempts::drawn(p, &p.own(), n, rng)
+        Attempts::drawn(p, n, rng, |_| false)
     }
 
     /// `n` offline trace attempts: foreign with probability λ, the model's own otherwise.
     pub fn traces(p: &Params, lambda: f64, n: usize, rng: &mut Stream) -> Self {
-        let mut a = Attempts::with_capacity(p.modes(), n);
-        let (own, foreign) = (p.own(), p.foreign());
-        for _ in 0..n {
-            let pop = if rng.bernoulli(lambda) { &foreign } else { &own };
-            a.push_drawn(pop, p, rng);
-        }
-        a
+        Attempts::drawn(p, n, rng, |rng| rng.bernoulli(lambda))
     }
 }
 
-/// Appends `n` standard normals by Marsaglia's polar method, both of each pair: one
-/// raw draw gives a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
-/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit
-/// disc is rejected, and an accepted one gives `u·f, v·f` with
-/// `f = sqrt(−2 ln s / s)`, `s = u² + v²`: two independent N(0, 1), one `log` and one
-/// `sqrt` per pair, no sin or cos, 4/π draws per pair on average.
-pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
-    const HALF: f64 = 1.0 / (1u64 << 32) as f64;
-    let mut left = n;
-    while left > 0 {
-        let (u, v, s) = loop {
+/// A first attempt drawn from `pop`: its error (0 if right, e + 1 for mode e) and its
+/// symptom's signal on that mode's channel (σ·g; 0 if right).
+fn first_attempt(p: &Params, pop: &Population, rng: &mut Stream) -> (usize, f64) {
+    if rng.bernoulli(pop.accuracy) {
+        return (0, 0.0);
+    }
+    let error = rng.categorical(pop.modes) + 1;
+    let [lo, hi] = pop.salience;
+    (error, (lo + (hi - lo) * rng.uniform()) * p.symptom_gain)
+}
+
+/// Standard normals by Marsaglia's polar method, both of each pair: one raw draw gives
+/// a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
+/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit disc
+/// is rejected, and an accepted one gives `u·f, v·f` with `f = sqrt(−2 ln s / s)`,
+/// `s = u² + v²`: two independent N(0, 1), one `log` and one `sqrt` per pair, no sin or
+/// cos, 4/π draws per pair on average. The points are drawn first and turned into
+/// normals together, their logs by [`ops::exact::log_batch`] (libm's bits, so the same
+/// normals as one `log` at a time).
+pub(super) struct PolarPoints {
+    uv: Vec<[f64; 2]>,
+    s: Vec<f64>,
+}
+
+impl PolarPoints {
+    pub fn with_capacity(n: usize) -> Self {
+        PolarPoints {
+            uv: Vec::with_capacity(n),
+            s: Vec::with_capacity(n),
+        }
+    }
+
+    /// Draws points until one falls inside the unit disc, and keeps it.
+    pub fn draw(&mut self, rng: &mut Stream) {
+        const HALF: f64 = 1.0 / (1u64 << 32) as f64;
+        loop {
             let bits = rng.next_u64();
             let u = ((bits >> 32) as f64 + 0.5) * (2.0 * HALF) - 1.0;
             let v = ((bits & 0xFFFF_FFFF) as f64 + 0.5) * (2.0 * HALF) - 1.0;
             let s = u * u + v * v;
             if s < 1.0 {
-                break (u, v, s);
+                self.uv.push([u, v]);
+                self.s.push(s);
+                return;
             }
-        };
-        let f = ops::sqrt(-2.0 * ops::log(s) / s);
-        out.push(u * f);
-        if left > 1 {
-            out.push(v * f);
         }
-        left = left.saturating_sub(2);
+    }
+
+    /// The pair of normals of each point, in the order drawn.
+    pub fn normals(self) -> Vec<[f64; 2]> {
+        let mut ln = self.s.clone();
+        ops::exact::log_batch(&mut ln);
+        let factors = ln.iter().zip(&self.s).map(|(ln, s)| ops::sqrt(-2.0 * ln / s));
+        self.uv.iter().zip(factors).map(|([u, v], f)| [u * f, v * f]).collect()
     }
 }
 
@@ -892,15 +906,40 @@ mod tests {
     #[test]
     fn paired_normals_have_unit_moments() {
         let mut rng = Stream::new(1, "normals", 0, "t");
-        let mut xs = Vec::new();
-        for _ in 0..40_000 {
-            push_normals(&mut xs, 5, &mut rng);
+        let mut points = PolarPoints::with_capacity(100_000);
+        for _ in 0..100_000 {
+            points.draw(&mut rng);
         }
+        let xs = points.normals().as_flattened().to_vec();
         assert_eq!(xs.len(), 200_000);
         let n = xs.len() as f64;
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn batched_polar_normals_are_the_one_log_at_a_time_recipe() {
+        let mut points = PolarPoints::with_capacity(1000);
+        let mut rng = Stream::new(1, "normals", 0, "t");
+        for _ in 0..1000 {
+            points.draw(&mut rng);
+        }
+        let expected: Vec<[f64; 2]> = points
+            .uv
+            .iter()
+            .zip(&points.s)
+            .map(|(&[u, v], &s)| {
+                let f = ops::sqrt(-2.0 * ops::log(s) / s);
+                [u * f, v * f]
+            })
+            .collect();
+        let got = points.normals();
+        assert!(got
+            .as_flattened()
+            .iter()
+            .zip(expected.as_flattened())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     /// The softmax of one row, the plain scalar recipe `probabilities_batch` must match.
