@@ -1,6 +1,7 @@
 //! The simulation: populations of first attempts, the corrector, its training, and
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
+use super::softmax_exp::exp_nonpositive;
 use super::{Params, MAX_MODES};
 use crate::ops;
 use crate::rng::Stream;
@@ -274,11 +275,11 @@ impl Policy {
     /// times `x` summed in order; the exponent of each term is
     /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
     /// at temperature 1 the division is skipped, x / 1 = x); the terms are
-    /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
+    /// [`exp_nonpositive`] of those, summed in order, each then multiplied by the
     /// sum's reciprocal. A block of [`BLOCK`] rows is computed with its rows in the
-    /// vector lanes (see `softmax_rows`), its exponentials as one
-    /// [`ops::exp_batch`]-style loop; no lane ever mixes with another, so each row's
-    /// bits are those of the row alone, at any vector width. On an x86-64 processor with AVX2 the same code runs compiled for
+    /// vector lanes (see `softmax_rows`), its exponentials as one loop; no lane ever
+    /// mixes with another, so each row's bits are those of the row alone, at any
+    /// vector width. On an x86-64 processor with AVX2 the same code runs compiled for
     /// AVX2 (4 lanes a vector instead of SSE2's 2): the same IEEE operations in the
     /// same order per element (Rust never fuses a multiply and an add), so the same
     /// bits; only the speed depends on the machine.
@@ -390,13 +391,13 @@ fn softmax_rows<const W: usize, const P: usize>(
         block_symptoms(x, m, block, &mut xs);
         block_logits(&theta, &xs, &mut z);
         exponents_block(&mut z, temperature);
-        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too; only the
-        // block's own rows are counted.
+        // One vectorised loop (inlined, so the AVX2 copy runs it in AVX2), counted as
+        // `ops::exp_batch`'s elements; only the block's own rows are counted.
         for _ in 0..block.len() * W {
             ops::tally(ops::Op::ExpBatch);
         }
         for t in z.as_flattened_mut() {
-            *t = ops::exp_portable(*t);
+            *t = exp_nonpositive(*t);
         }
         normalised_rows::<W, P>(&z, out);
     }
@@ -956,7 +957,7 @@ mod tests {
             .collect();
         let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         for o in z.iter_mut() {
-            *o = ops::exp_portable((*o - max) / temperature);
+            *o = exp_nonpositive((*o - max) / temperature);
         }
         let total: f64 = z.iter().sum();
         z.iter().map(|o| o * (1.0 / total)).collect()
