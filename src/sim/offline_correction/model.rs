@@ -161,11 +161,16 @@ impl PolarPoints {
         }
     }
 
-    /// The pair of normals of each point, in the order drawn.
+    /// The pair of normals of each point, in the order drawn. The square roots are
+    /// `f64::sqrt` (correctly rounded, as `ops::sqrt`'s libm one: the same bits) in a
+    /// loop that vectorises, each counted as one `ops::sqrt`.
     pub fn normals(self) -> Vec<[f64; 2]> {
         let mut ln = self.s.clone();
         ops::exact::log_batch(&mut ln);
-        let factors = ln.iter().zip(&self.s).map(|(ln, s)| ops::sqrt(-2.0 * ln / s));
+        for _ in 0..ln.len() {
+            ops::tally(ops::Op::Sqrt);
+        }
+        let factors = ln.iter().zip(&self.s).map(|(ln, s)| (-2.0 * ln / s).sqrt());
         self.uv.iter().zip(factors).map(|([u, v], f)| [u * f, v * f]).collect()
     }
 }
@@ -486,21 +491,29 @@ fn gradient_rows<const W: usize, const P: usize>(
     let m = W - 1;
     let (rows, probs, actions, scales) = batch;
     let mut g = [[0.0; P]; W];
-    for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
-        let probs: &[f64; P] = probs.try_into().expect("P lanes");
-        let x = &x[i * m..(i + 1) * m];
-        let mut d = [0.0; P];
-        for (k, (dk, pk)) in d.iter_mut().zip(probs).enumerate() {
-            *dk = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-        }
-        for k in 0..P {
-            g[0][k] += d[k];
-        }
-        for j in 1..W {
-            let xj = x[j - 1];
-            for k in 0..P {
-                g[j][k] += d[k] * xj;
+    // Four action lanes (one AVX2 vector) at a time, so that the W accumulators stay
+    // in registers; each element is still summed over the rows in order from 0.
+    for lanes in (0..P).step_by(4) {
+        let mut acc = [[0.0; 4]; W];
+        for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
+            let probs: &[f64; 4] = probs[lanes..lanes + 4].try_into().expect("4 lanes");
+            let x = &x[i * m..(i + 1) * m];
+            let mut d = [0.0; 4];
+            for (l, (dl, pl)) in d.iter_mut().zip(probs).enumerate() {
+                *dl = scale * (if lanes + l == action { 1.0 } else { 0.0 } - pl);
             }
+            for l in 0..4 {
+                acc[0][l] += d[l];
+            }
+            for j in 1..W {
+                let xj = x[j - 1];
+                for l in 0..4 {
+                    acc[j][l] += d[l] * xj;
+                }
+            }
+        }
+        for (gj, accj) in g.iter_mut().zip(&acc) {
+            gj[lanes..lanes + 4].copy_from_slice(accj);
         }
     }
     for (t, gk) in theta.iter_mut().zip(g.as_flattened()) {
