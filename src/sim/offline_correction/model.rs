@@ -566,6 +566,26 @@ pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair>
         .collect()
 }
 
+/// An action drawn from a row of probabilities: [`Stream::categorical`] exactly (the
+/// same uniform draw, the same sum in order, the same running subtractions, so the
+/// same action), but the first index whose running target falls below its
+/// probability is read from a mask instead of by an early exit, so that no branch
+/// depends on the drawn action (a misprediction on most draws in training loops).
+fn sampled_action(rng: &mut Stream, probs: &[f64]) -> usize {
+    let total: f64 = probs.iter().sum();
+    let mut target = rng.uniform() * total;
+    let mut below = 0u32;
+    for (i, pi) in probs.iter().enumerate() {
+        below |= u32::from(target < *pi) << i;
+        target -= pi;
+    }
+    if below == 0 {
+        probs.len() - 1
+    } else {
+        below.trailing_zeros() as usize
+    }
+}
+
 /// STaR's pairs: the base corrector's sampled corrections of its own attempts that
 /// turned a wrong first attempt right.
 fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
@@ -574,7 +594,7 @@ fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Ve
     base.probabilities_batch(own, &own.indices(), 1.0, &mut all);
     let mut pairs = Vec::new();
     for (i, probs) in all.chunks_exact(s).enumerate() {
-        let action = rng.categorical(&probs[..w]);
+        let action = sampled_action(rng, &probs[..w]);
         let right = rng.bernoulli(p_right_after(p, own.error[i], action));
         if own.error[i] != 0 && right {
             pairs.push((i, action));
@@ -602,7 +622,7 @@ pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &
         // action and the scale r2 − r1 − baseline (the policy is fixed in a step).
         let chosen = actions.iter_mut().zip(scales.iter_mut());
         for ((&i, probs), (a, scale)) in batch.iter().zip(probs.chunks_exact(s)).zip(chosen) {
-            let action = rng.categorical(&probs[..w]);
+            let action = sampled_action(rng, &probs[..w]);
             let r1 = (pool.error[i] == 0) as u8 as f64;
             let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
             (*a, *scale) = (action, r2 - r1 - baseline);
@@ -1064,6 +1084,23 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sampled_action_is_the_streams_categorical() {
+        let mut rng = Stream::new(1, "t", 0, "rows");
+        for _ in 0..20_000 {
+            let w = 2 + rng.below(16);
+            let mut row: Vec<f64> = (0..w).map(|_| rng.uniform()).collect();
+            // Rows as a softmax gives them: some near 0, some exactly 0 (pad lanes never
+            // reach here, but a probability can underflow).
+            row[rng.below(w)] *= 1e-12;
+            row[rng.below(w)] = 0.0;
+            let (mut a, mut b) = (Stream::new(2, "t", 0, "a"), Stream::new(2, "t", 0, "a"));
+            for _ in 0..8 {
+                assert_eq!(sampled_action(&mut a, &row), b.categorical(&row), "{row:?}");
             }
         }
     }
