@@ -124,8 +124,8 @@
 //! a step's `rl_batch` problems first, then each one's action and outcome in turn.
 //!
 //! # Speed
-//! Changes of sampling (they changed the committed numbers once, not the model: the
-//! same distributions, the same experiments):
+//! Changes of sampling (each changed the committed numbers, not the model: the same
+//! distributions, the same experiments):
 //! - Symptom noise by Marsaglia's polar method instead of Box–Muller: a point of
 //!   (−1, 1)² from one raw draw (two 32-bit halves, each `(k + ½)·2⁻³¹ − 1`,
 //!   resolution 2⁻³¹, never 0), rejected outside the unit disc, gives two exact
@@ -160,7 +160,7 @@
 //!   the block's symptoms are copied input-major, each action's logits of the 16 rows
 //!   are one array (bias, then each weight times an input, in input order: the scalar
 //!   sum's order per logit), and the maximum over the actions, the exponents, the
-//!   exponentials (one `exp_batch`-style loop), the sum over the actions in action
+//!   exponentials (one vectorised loop), the sum over the actions in action
 //!   order, one reciprocal a row and the normalisation are all operations between
 //!   such arrays, each lane a row of its own; the rows are written back `P` wide.
 //!   Its test compares it with the row-by-row recipe bit for bit. (It used to run
@@ -209,7 +209,7 @@
 //!   square roots are `f64::sqrt` (correctly rounded, as libm's: the same bits) in
 //!   a loop that vectorises, each counted as one `sqrt`.
 //!
-//! //! # Constants
+//! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
 //! `KEEP` = 0 is keep's action index (fix_j is j + 1).
 
