@@ -120,21 +120,30 @@
 //! `sft/plus`, `sft/pair/own`, `sft/plus/own`, `star/attempts`, `star/actions`,
 //! `sft/star`, `rl/pool`, `rl`; of `sweep/<λ>`: `traces`, `sft/pair`, `sft/plus`.
 //! Symptoms are standard normals by Marsaglia's polar method, both of each pair, one
-//! raw draw per point tried (its two 32-bit halves) (`push_normals`). Online RL draws
+//! raw draw per point tried (its two 32-bit halves) (`PolarPoints`). Online RL draws
 //! a step's `rl_batch` problems first, then each one's action and outcome in turn.
 //!
 //! # Speed
-//! Changes of sampling (they changed the committed numbers once, not the model: the
-//! same distributions, the same experiments):
+//! Changes of sampling (each changed the committed numbers, not the model: the same
+//! distributions, the same experiments):
 //! - Symptom noise by Marsaglia's polar method instead of Box–Muller: a point of
 //!   (−1, 1)² from one raw draw (two 32-bit halves, each `(k + ½)·2⁻³¹ − 1`,
 //!   resolution 2⁻³¹, never 0), rejected outside the unit disc, gives two exact
 //!   N(0, 1) for one `log`, one `sqrt`, one division and 4/π draws on average; no
 //!   sin or cos.
-//! - Softmax exponentials by `ops::exp_batch` (the portable exp, within 2 ulp of
-//!   libm's, the same bits at any vector width) instead of scalar libm `exp`, and
-//!   each row normalised by multiplying with the reciprocal of its sum (one division
-//!   a row instead of one per action).
+//! - Softmax exponentials by a vectorised exp instead of scalar libm `exp`, and each
+//!   row normalised by multiplying with the reciprocal of its sum (one division a
+//!   row instead of one per action). The exp was `ops::exp_portable` (degree-13
+//!   polynomial, within 2 ulp of libm's); it is now `softmax_exp::exp_nonpositive`,
+//!   table-driven (2^(j/64) and a degree-5 polynomial, for exponents ≤ 0, which all
+//!   softmax exponents are), within 1 ulp of libm's (its test), the same bits on
+//!   every machine and vector width. The probabilities move by an ulp or so; of
+//!   the committed numbers (6 digits) only online RL's moved, in the 5th decimal
+//!   (an action draw fell within an ulp of a boundary and that RL run went on
+//!   another way); the claims' verdicts were unchanged (`check --seeds 20`).
+//!   It cut the softmax's instructions by 11% and its run time more (a dependency
+//!   chain of 6 multiply–adds instead of 13). Still counted as `exp[]` for the bound,
+//!   which so overprices it.
 //! - Online RL draws a step's problems before their actions and outcomes, so the
 //!   step's softmaxes are one batch.
 //! - The λ sweep reuses the main condition's eval set and base corrector, and its
@@ -146,22 +155,29 @@
 //! Exact (the same bits as the plain scalar recipe):
 //! - The policy is held input-major with its actions in lanes padded to a multiple
 //!   of 4 (`Policy::stride`; the pad lanes have logit −∞, so probability 0 and
-//!   gradient 0, and never change). `Policy::probabilities_batch` computes a row's
-//!   logits across its action lanes (each input times a row of weights, in input
-//!   order: the scalar sum's order per logit), then the maximum, exponents, sum (in
-//!   action order) and normalisation of each row, with the exponentials of a block
-//!   of `BLOCK` = 16 rows as one `exp_batch`-style loop (a whole SGD or RL step). Its
-//!   test compares it with the row-by-row recipe bit for bit. The largest logit's
-//!   term is exp(0) = 1 exactly; at temperature 1 the division by it is skipped
-//!   (x / 1 = x). The pad lanes are dropped before the exponentials (a block's
-//!   exponents are packed M + 1 to a row), so none is computed in vain; only the
-//!   actions' exponentials are counted for the bound.
+//!   gradient 0, and never change). `Policy::probabilities_batch` computes a block
+//!   of `BLOCK` = 16 rows (a whole SGD or RL step) with its rows in the vector lanes:
+//!   the block's symptoms are copied input-major, each action's logits of the 16 rows
+//!   are one array (bias, then each weight times an input, in input order: the scalar
+//!   sum's order per logit), and the maximum over the actions, the exponents, the
+//!   exponentials (one vectorised loop), the sum over the actions in action
+//!   order, one reciprocal a row and the normalisation are all operations between
+//!   such arrays, each lane a row of its own; the rows are written back `P` wide.
+//!   Its test compares it with the row-by-row recipe bit for bit. (It used to run
+//!   across the action lanes of one row, with a serial maximum and sum a row and a
+//!   lane in 8 wasted: 8% fewer instructions in callgrind this way.) The largest
+//!   logit's term is exp(0) = 1 exactly; at temperature 1 the division by it is
+//!   skipped (x / 1 = x). No exponential is computed for a pad lane; a short last
+//!   block computes its missing rows from stale symptoms and drops them, and only
+//!   the actions' exponentials of real rows are counted for the bound.
 //! - `Policy::gradient_step`: a minibatch's log-probability gradient accumulated
 //!   input-major across the action lanes, each element summed over the rows in order
 //!   from 0 (the scalar recipe's sum), then added to theta times the step; its test
 //!   compares it with the action-major row-by-row recipe bit for bit. It used to be
 //!   a quarter of the run: the loop over inputs of the old layout vectorised across
-//!   inputs, with a transpose per row.
+//!   inputs, with a transpose per row. It runs over the rows once per 4 action
+//!   lanes (one AVX2 vector), so its W accumulators stay in registers instead of
+//!   spilling every row (perf: its share 8.4% -> 7.8% of the run).
 //! - Panel (c)'s fix rates are computed only where the figure draws them (on both sets
 //!   for Pair-SFT at λ, on the model's own for Pair-SFT at λ = 0, never in the
 //!   sweep), on the first `curve_attempts` wrong attempts of each set, found once.
@@ -180,13 +196,26 @@
 //! - The sweep's conditions run inside each replicate of `main`: one parallel loop
 //!   over replicates for the whole figure, no barrier between conditions.
 //! - No allocation inside training loops (buffers per fine-tuning, per RL run).
+//! - STaR's and online RL's actions are drawn by `sampled_action`: the stream's
+//!   `categorical` exactly (the same uniform, the same sum and running subtractions;
+//!   a test compares the two), the first hit read from a mask instead of an early
+//!   exit, so no branch depends on the drawn action (perf: `main_run`, where the RL
+//!   loop is inlined, 10.7% -> 9.6% of the run).
+//! - A set of first attempts is drawn in two passes: every draw in the recipe's order
+//!   (population, right or mode, salience, the symptom's polar points), then the
+//!   points' logs as one `ops::exact::log_batch` (libm's bits, vectorised; counted
+//!   as `log[=]`), so the same normals as one `log` a pair (a test compares them bit
+//!   for bit). Callgrind: drawing 107M -> 88M instructions at 20 replicates. Their
+//!   square roots are `f64::sqrt` (correctly rounded, as libm's: the same bits) in
+//!   a loop that vectorises, each counted as one `sqrt`.
 //!
-//! //! # Constants
+//! # Constants
 //! `MAX_MODES` = 16 bounds M (and so the symptom and policy sizes) for validation;
 //! `KEEP` = 0 is keep's action index (fix_j is j + 1).
 
 mod figure;
 mod model;
+mod softmax_exp;
 
 use super::{Model, Observations, Runner};
 use crate::analysis::Summary;

@@ -1,6 +1,7 @@
 //! The simulation: populations of first attempts, the corrector, its training, and
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
+use super::softmax_exp::exp_nonpositive;
 use super::{Params, MAX_MODES};
 use crate::ops;
 use crate::rng::Stream;
@@ -55,14 +56,6 @@ pub(super) struct Attempts {
 }
 
 impl Attempts {
-    fn with_capacity(m: usize, n: usize) -> Self {
-        Attempts {
-            m,
-            error: Vec::with_capacity(n),
-            x: Vec::with_capacity(n * m),
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.error.len()
     }
@@ -77,81 +70,108 @@ impl Attempts {
         (0..self.len()).collect()
     }
 
-    /// Draws one attempt from `pop` and appends it.
-    fn push_drawn(&mut self, pop: &Population, p: &Params, rng: &mut Stream) {
-        let error = if rng.bernoulli(pop.accuracy) {
-            0
-        } else {
-            rng.categorical(pop.modes) + 1
-        };
-        let signal = if error == 0 {
-            0.0
-        } else {
-            let [lo, hi] = pop.salience;
-            (lo + (hi - lo) * rng.uniform()) * p.symptom_gain
-        };
-        let start = self.x.len();
-        push_normals(&mut self.x, self.m, rng);
-        for (j, x) in self.x[start..].iter_mut().enumerate() {
-            *x *= p.symptom_noise;
-            if error == j + 1 {
-                *x += signal;
+    /// `n` attempts, each from the foreign population where `foreign` (which may
+    /// draw) says so and from the model's own otherwise. Every draw is made in the
+    /// recipe's order, attempt by attempt (whether foreign, right or which mode, the
+    /// salience, then the symptom's polar points); the points become normals after
+    /// the last attempt is drawn, so that their logs are one batch ([`PolarPoints`]).
+    fn drawn(p: &Params, n: usize, rng: &mut Stream, mut foreign: impl FnMut(&mut Stream) -> bool) -> Self {
+        let m = p.modes();
+        let (own_pop, foreign_pop) = (p.own(), p.foreign());
+        let mut error = Vec::with_capacity(n);
+        let mut signal = Vec::with_capacity(n);
+        let mut points = PolarPoints::with_capacity(n * m.div_ceil(2));
+        for _ in 0..n {
+            let pop = if foreign(rng) { &foreign_pop } else { &own_pop };
+            let (e, s) = first_attempt(p, pop, rng);
+            error.push(e);
+            signal.push(s);
+            for _ in 0..m.div_ceil(2) {
+                points.draw(rng);
             }
         }
-        self.error.push(error);
-    }
-
-    /// `n` attempts drawn from `pop`.
-    pub fn drawn(p: &Params, pop: &Population, n: usize, rng: &mut Stream) -> Self {
-        let mut a = Attempts::with_capacity(p.modes(), n);
-        for _ in 0..n {
-            a.push_drawn(pop, p, rng);
+        let normals = points.normals();
+        let mut x = Vec::with_capacity(n * m);
+        for ((&e, &s), z) in error.iter().zip(&signal).zip(normals.chunks_exact(m.div_ceil(2))) {
+            let start = x.len();
+            x.extend(z.as_flattened()[..m].iter().map(|z| z * p.symptom_noise));
+            if e != 0 {
+                x[start + e - 1] += s;
+            }
         }
-        a
+        Attempts { m, error, x }
     }
 
     /// `n` attempts of the model's own.
     pub fn own(p: &Params, n: usize, rng: &mut Stream) -> Self {
-        Attempts::drawn(p, &p.own(), n, rng)
+        Attempts::drawn(p, n, rng, |_| false)
     }
 
     /// `n` offline trace attempts: foreign with probability λ, the model's own otherwise.
     pub fn traces(p: &Params, lambda: f64, n: usize, rng: &mut Stream) -> Self {
-        let mut a = Attempts::with_capacity(p.modes(), n);
-        let (own, foreign) = (p.own(), p.foreign());
-        for _ in 0..n {
-            let pop = if rng.bernoulli(lambda) { &foreign } else { &own };
-            a.push_drawn(pop, p, rng);
-        }
-        a
+        Attempts::drawn(p, n, rng, |rng| rng.bernoulli(lambda))
     }
 }
 
-/// Appends `n` standard normals by Marsaglia's polar method, both of each pair: one
-/// raw draw gives a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
-/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit
-/// disc is rejected, and an accepted one gives `u·f, v·f` with
-/// `f = sqrt(−2 ln s / s)`, `s = u² + v²`: two independent N(0, 1), one `log` and one
-/// `sqrt` per pair, no sin or cos, 4/π draws per pair on average.
-pub(super) fn push_normals(out: &mut Vec<f64>, n: usize, rng: &mut Stream) {
-    const HALF: f64 = 1.0 / (1u64 << 32) as f64;
-    let mut left = n;
-    while left > 0 {
-        let (u, v, s) = loop {
+/// A first attempt drawn from `pop`: its error (0 if right, e + 1 for mode e) and its
+/// symptom's signal on that mode's channel (σ·g; 0 if right).
+fn first_attempt(p: &Params, pop: &Population, rng: &mut Stream) -> (usize, f64) {
+    if rng.bernoulli(pop.accuracy) {
+        return (0, 0.0);
+    }
+    let error = rng.categorical(pop.modes) + 1;
+    let [lo, hi] = pop.salience;
+    (error, (lo + (hi - lo) * rng.uniform()) * p.symptom_gain)
+}
+
+/// Standard normals by Marsaglia's polar method, both of each pair: one raw draw gives
+/// a point (u, v) of the square (−1, 1)² (its two 32-bit halves, each
+/// `(k + ½)·2⁻³¹ − 1`, so never 0 and symmetric about 0); a point outside the unit disc
+/// is rejected, and an accepted one gives `u·f, v·f` with `f = sqrt(−2 ln s / s)`,
+/// `s = u² + v²`: two independent N(0, 1), one `log` and one `sqrt` per pair, no sin or
+/// cos, 4/π draws per pair on average. The points are drawn first and turned into
+/// normals together, their logs by [`ops::exact::log_batch`] (libm's bits, so the same
+/// normals as one `log` at a time).
+pub(super) struct PolarPoints {
+    uv: Vec<[f64; 2]>,
+    s: Vec<f64>,
+}
+
+impl PolarPoints {
+    pub fn with_capacity(n: usize) -> Self {
+        PolarPoints {
+            uv: Vec::with_capacity(n),
+            s: Vec::with_capacity(n),
+        }
+    }
+
+    /// Draws points until one falls inside the unit disc, and keeps it.
+    pub fn draw(&mut self, rng: &mut Stream) {
+        const HALF: f64 = 1.0 / (1u64 << 32) as f64;
+        loop {
             let bits = rng.next_u64();
             let u = ((bits >> 32) as f64 + 0.5) * (2.0 * HALF) - 1.0;
             let v = ((bits & 0xFFFF_FFFF) as f64 + 0.5) * (2.0 * HALF) - 1.0;
             let s = u * u + v * v;
             if s < 1.0 {
-                break (u, v, s);
+                self.uv.push([u, v]);
+                self.s.push(s);
+                return;
             }
-        };
-        let f = ops::sqrt(-2.0 * ops::log(s) / s);
-        out.push(u * f);
-        if left > 1 {
-            out.push(v * f);
         }
-        left = left.saturating_sub(2);
+    }
+
+    /// The pair of normals of each point, in the order drawn. The square roots are
+    /// `f64::sqrt` (correctly rounded, as `ops::sqrt`'s libm one: the same bits) in a
+    /// loop that vectorises, each counted as one `ops::sqrt`.
+    pub fn normals(self) -> Vec<[f64; 2]> {
+        let mut ln = self.s.clone();
+        ops::exact::log_batch(&mut ln);
+        for _ in 0..ln.len() {
+            ops::tally(ops::Op::Sqrt);
+        }
+        let factors = ln.iter().zip(&self.s).map(|(ln, s)| (-2.0 * ln / s).sqrt());
+        self.uv.iter().zip(factors).map(|([u, v], f)| [u * f, v * f]).collect()
     }
 }
 
@@ -260,10 +280,9 @@ impl Policy {
     /// times `x` summed in order; the exponent of each term is
     /// `(logit − max)/temperature` (the largest logit's is 0, and exp(0) = 1 exactly;
     /// at temperature 1 the division is skipped, x / 1 = x); the terms are
-    /// [`ops::exp_portable`] of those, summed in order, each then multiplied by the
-    /// sum's reciprocal. A row's logits are computed across its action lanes (an
-    /// input times a row of weights, input by input), and the exponentials of a
-    /// block of [`BLOCK`] rows are one [`ops::exp_batch`]-style loop; no lane ever
+    /// [`exp_nonpositive`] of those, summed in order, each then multiplied by the
+    /// sum's reciprocal. A block of [`BLOCK`] rows is computed with its rows in the
+    /// vector lanes (see `softmax_rows`), its exponentials as one loop; no lane ever
     /// mixes with another, so each row's bits are those of the row alone, at any
     /// vector width. On an x86-64 processor with AVX2 the same code runs compiled for
     /// AVX2 (4 lanes a vector instead of SSE2's 2): the same IEEE operations in the
@@ -355,6 +374,13 @@ impl Policy {
 }
 
 /// [`Policy::probabilities_batch`] for `W` actions in `P` lanes.
+///
+/// A block of [`BLOCK`] rows is computed with its rows in the vector lanes (each
+/// action's logits, exponents and probabilities of the block are one array of
+/// `BLOCK`): every step of the row recipe is then an operation between arrays, the
+/// maximum and the sum run over the actions in order per lane (no lane ever mixes
+/// with another), and the probabilities are written back one row of `P` each. A
+/// short last block computes its missing rows from stale symptoms and drops them.
 #[inline(always)]
 fn softmax_rows<const W: usize, const P: usize>(
     theta: &[f64],
@@ -365,52 +391,90 @@ fn softmax_rows<const W: usize, const P: usize>(
 ) {
     let m = W - 1;
     let theta: [[f64; P]; W] = std::array::from_fn(|j| theta[j * P..(j + 1) * P].try_into().expect("P lanes"));
-    // A block's exponents, W to a row: the pad lanes are dropped before the
-    // exponentials (theirs would be 0), so none is computed in vain.
-    let mut terms = [[0.0; W]; BLOCK];
+    let (mut xs, mut z) = ([[0.0; BLOCK]; W], [[0.0; BLOCK]; W]);
     for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * P)) {
-        let terms = &mut terms[..block.len()];
-        for (t, &i) in terms.iter_mut().zip(block) {
-            let x = &x[i * m..(i + 1) * m];
-            let mut z = theta[0];
-            for j in 1..W {
-                let xj = x[j - 1];
-                for k in 0..P {
-                    z[k] += theta[j][k] * xj;
-                }
-            }
-            let mut max = f64::NEG_INFINITY;
-            for &l in &z[..W] {
-                max = if l > max { l } else { max };
-            }
-            if temperature == 1.0 {
-                for (tk, l) in t.iter_mut().zip(&z) {
-                    *tk = l - max;
-                }
-            } else {
-                for (tk, l) in t.iter_mut().zip(&z) {
-                    *tk = (l - max) / temperature;
-                }
-            }
-        }
-        // `ops::exp_batch`, inlined here so the AVX2 copy vectorises it too.
-        for _ in 0..terms.len() * W {
+        block_symptoms(x, m, block, &mut xs);
+        block_logits(&theta, &xs, &mut z);
+        exponents_block(&mut z, temperature);
+        // One vectorised loop (inlined, so the AVX2 copy runs it in AVX2), counted as
+        // `ops::exp_batch`'s elements; only the block's own rows are counted.
+        for _ in 0..block.len() * W {
             ops::tally(ops::Op::ExpBatch);
         }
-        for t in terms.as_flattened_mut() {
-            *t = ops::exp_portable(*t);
+        for t in z.as_flattened_mut() {
+            *t = exp_nonpositive(*t);
         }
-        for (t, row) in terms.iter().zip(out.chunks_exact_mut(P)) {
-            let mut total = t[0];
-            for &e in &t[1..] {
-                total += e;
+        normalised_rows::<W, P>(&z, out);
+    }
+}
+
+/// The symptoms of a block's rows into `xs`, input-major (`xs[j][r]` is row r's x_j;
+/// rows past the block's end keep their old values). Input 0 (the constant 1) is
+/// unused.
+#[inline(always)]
+fn block_symptoms<const W: usize>(x: &[f64], m: usize, block: &[usize], xs: &mut [[f64; BLOCK]; W]) {
+    for (r, &i) in block.iter().enumerate() {
+        for (j, &xj) in x[i * m..(i + 1) * m].iter().enumerate() {
+            xs[1 + j][r] = xj;
+        }
+    }
+}
+
+/// Each action's logits of a block's rows into `z`: its bias plus its weights times
+/// the symptom, summed in input order (the scalar sum's order).
+#[inline(always)]
+fn block_logits<const W: usize, const P: usize>(
+    theta: &[[f64; P]; W],
+    xs: &[[f64; BLOCK]; W],
+    z: &mut [[f64; BLOCK]; W],
+) {
+    for (k, zk) in z.iter_mut().enumerate() {
+        *zk = [theta[0][k]; BLOCK];
+        for j in 1..W {
+            let w = theta[j][k];
+            for (zr, xr) in zk.iter_mut().zip(&xs[j]) {
+                *zr += w * xr;
             }
-            let inv = 1.0 / total;
-            let (row, pad) = row.split_at_mut(W);
-            for (o, e) in row.iter_mut().zip(t) {
-                *o = e * inv;
-            }
-            pad.fill(0.0);
+        }
+    }
+}
+
+/// Logits to exponents in place: each row's `(logit − max)/temperature`, its maximum
+/// found over the actions in order (at temperature 1 the division is skipped).
+#[inline(always)]
+fn exponents_block<const W: usize>(z: &mut [[f64; BLOCK]; W], temperature: f64) {
+    let mut max = [f64::NEG_INFINITY; BLOCK];
+    for zk in z.iter() {
+        for (mr, l) in max.iter_mut().zip(zk) {
+            *mr = if *l > *mr { *l } else { *mr };
+        }
+    }
+    for zk in z.iter_mut() {
+        for (l, mr) in zk.iter_mut().zip(&max) {
+            *l -= mr;
+        }
+    }
+    if temperature != 1.0 {
+        for l in z.as_flattened_mut() {
+            *l /= temperature;
+        }
+    }
+}
+
+/// Each row's terms divided by their sum (summed over the actions in order, then
+/// one reciprocal a row), written as rows of `P`: the actions, then zeros.
+#[inline(always)]
+fn normalised_rows<const W: usize, const P: usize>(e: &[[f64; BLOCK]; W], out: &mut [f64]) {
+    let mut total = e[0];
+    for ek in &e[1..] {
+        for (tr, er) in total.iter_mut().zip(ek) {
+            *tr += er;
+        }
+    }
+    let inv = total.map(|t| 1.0 / t);
+    for (r, row) in out.chunks_exact_mut(P).enumerate() {
+        for k in 0..P {
+            row[k] = if k < W { e[k][r] * inv[r] } else { 0.0 };
         }
     }
 }
@@ -427,21 +491,29 @@ fn gradient_rows<const W: usize, const P: usize>(
     let m = W - 1;
     let (rows, probs, actions, scales) = batch;
     let mut g = [[0.0; P]; W];
-    for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
-        let probs: &[f64; P] = probs.try_into().expect("P lanes");
-        let x = &x[i * m..(i + 1) * m];
-        let mut d = [0.0; P];
-        for (k, (dk, pk)) in d.iter_mut().zip(probs).enumerate() {
-            *dk = scale * (if k == action { 1.0 } else { 0.0 } - pk);
-        }
-        for k in 0..P {
-            g[0][k] += d[k];
-        }
-        for j in 1..W {
-            let xj = x[j - 1];
-            for k in 0..P {
-                g[j][k] += d[k] * xj;
+    // Four action lanes (one AVX2 vector) at a time, so that the W accumulators stay
+    // in registers; each element is still summed over the rows in order from 0.
+    for lanes in (0..P).step_by(4) {
+        let mut acc = [[0.0; 4]; W];
+        for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
+            let probs: &[f64; 4] = probs[lanes..lanes + 4].try_into().expect("4 lanes");
+            let x = &x[i * m..(i + 1) * m];
+            let mut d = [0.0; 4];
+            for (l, (dl, pl)) in d.iter_mut().zip(probs).enumerate() {
+                *dl = scale * (if lanes + l == action { 1.0 } else { 0.0 } - pl);
             }
+            for l in 0..4 {
+                acc[0][l] += d[l];
+            }
+            for j in 1..W {
+                let xj = x[j - 1];
+                for l in 0..4 {
+                    acc[j][l] += d[l] * xj;
+                }
+            }
+        }
+        for (gj, accj) in g.iter_mut().zip(&acc) {
+            gj[lanes..lanes + 4].copy_from_slice(accj);
         }
     }
     for (t, gk) in theta.iter_mut().zip(g.as_flattened()) {
@@ -494,6 +566,26 @@ pub(super) fn correction_pairs(traces: &Attempts, keep_pairs: bool) -> Vec<Pair>
         .collect()
 }
 
+/// An action drawn from a row of probabilities: [`Stream::categorical`] exactly (the
+/// same uniform draw, the same sum in order, the same running subtractions, so the
+/// same action), but the first index whose running target falls below its
+/// probability is read from a mask instead of by an early exit, so that no branch
+/// depends on the drawn action (a misprediction on most draws in training loops).
+fn sampled_action(rng: &mut Stream, probs: &[f64]) -> usize {
+    let total: f64 = probs.iter().sum();
+    let mut target = rng.uniform() * total;
+    let mut below = 0u32;
+    for (i, pi) in probs.iter().enumerate() {
+        below |= u32::from(target < *pi) << i;
+        target -= pi;
+    }
+    if below == 0 {
+        probs.len() - 1
+    } else {
+        below.trailing_zeros() as usize
+    }
+}
+
 /// STaR's pairs: the base corrector's sampled corrections of its own attempts that
 /// turned a wrong first attempt right.
 fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Vec<Pair> {
@@ -502,7 +594,7 @@ fn star_pairs(p: &Params, base: &Policy, own: &Attempts, rng: &mut Stream) -> Ve
     base.probabilities_batch(own, &own.indices(), 1.0, &mut all);
     let mut pairs = Vec::new();
     for (i, probs) in all.chunks_exact(s).enumerate() {
-        let action = rng.categorical(&probs[..w]);
+        let action = sampled_action(rng, &probs[..w]);
         let right = rng.bernoulli(p_right_after(p, own.error[i], action));
         if own.error[i] != 0 && right {
             pairs.push((i, action));
@@ -530,7 +622,7 @@ pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &
         // action and the scale r2 − r1 − baseline (the policy is fixed in a step).
         let chosen = actions.iter_mut().zip(scales.iter_mut());
         for ((&i, probs), (a, scale)) in batch.iter().zip(probs.chunks_exact(s)).zip(chosen) {
-            let action = rng.categorical(&probs[..w]);
+            let action = sampled_action(rng, &probs[..w]);
             let r1 = (pool.error[i] == 0) as u8 as f64;
             let r2 = rng.bernoulli(p_right_after(p, pool.error[i], action)) as u8 as f64;
             (*a, *scale) = (action, r2 - r1 - baseline);
@@ -848,15 +940,40 @@ mod tests {
     #[test]
     fn paired_normals_have_unit_moments() {
         let mut rng = Stream::new(1, "normals", 0, "t");
-        let mut xs = Vec::new();
-        for _ in 0..40_000 {
-            push_normals(&mut xs, 5, &mut rng);
+        let mut points = PolarPoints::with_capacity(100_000);
+        for _ in 0..100_000 {
+            points.draw(&mut rng);
         }
+        let xs = points.normals().as_flattened().to_vec();
         assert_eq!(xs.len(), 200_000);
         let n = xs.len() as f64;
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn batched_polar_normals_are_the_one_log_at_a_time_recipe() {
+        let mut points = PolarPoints::with_capacity(1000);
+        let mut rng = Stream::new(1, "normals", 0, "t");
+        for _ in 0..1000 {
+            points.draw(&mut rng);
+        }
+        let expected: Vec<[f64; 2]> = points
+            .uv
+            .iter()
+            .zip(&points.s)
+            .map(|(&[u, v], &s)| {
+                let f = ops::sqrt(-2.0 * ops::log(s) / s);
+                [u * f, v * f]
+            })
+            .collect();
+        let got = points.normals();
+        assert!(got
+            .as_flattened()
+            .iter()
+            .zip(expected.as_flattened())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     /// The softmax of one row, the plain scalar recipe `probabilities_batch` must match.
@@ -873,7 +990,7 @@ mod tests {
             .collect();
         let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         for o in z.iter_mut() {
-            *o = ops::exp_portable((*o - max) / temperature);
+            *o = exp_nonpositive((*o - max) / temperature);
         }
         let total: f64 = z.iter().sum();
         z.iter().map(|o| o * (1.0 / total)).collect()
@@ -967,6 +1084,23 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sampled_action_is_the_streams_categorical() {
+        let mut rng = Stream::new(1, "t", 0, "rows");
+        for _ in 0..20_000 {
+            let w = 2 + rng.below(16);
+            let mut row: Vec<f64> = (0..w).map(|_| rng.uniform()).collect();
+            // Rows as a softmax gives them: some near 0, some exactly 0 (pad lanes never
+            // reach here, but a probability can underflow).
+            row[rng.below(w)] *= 1e-12;
+            row[rng.below(w)] = 0.0;
+            let (mut a, mut b) = (Stream::new(2, "t", 0, "a"), Stream::new(2, "t", 0, "a"));
+            for _ in 0..8 {
+                assert_eq!(sampled_action(&mut a, &row), b.categorical(&row), "{row:?}");
             }
         }
     }
