@@ -86,6 +86,7 @@ fn op_costs() -> [f64; KINDS] {
         t.as_secs_f64() * 1e9 / (N / inputs.len() * inputs.len()) as f64
     };
     let negative: Vec<f64> = unit.iter().map(|u| -10.0 * u).collect();
+    let negative_for_table = negative.clone();
     [
         draw,
         per_call(&|i| libm::exp(-10.0 * u(i))),
@@ -94,8 +95,9 @@ fn op_costs() -> [f64; KINDS] {
         per_call(&|i| libm::cos(std::f64::consts::TAU * u(i))),
         per_call(&|i| libm::sqrt(10.0 * u(i))),
         per_element(negative.clone(), ops::exp_batch),
-        per_element(negative, ops::exact::exp_batch),
+        per_element(negative.clone(), ops::exact::exp_batch),
         per_element(unit.clone(), ops::exact::log_batch),
+        per_element(negative_for_table, ops::table::exp_batch),
     ]
 }
 

@@ -30,10 +30,13 @@ pub enum Op {
     ExpExact,
     /// One element of [`exact::log_batch`]: libm's log bit for bit, vectorised.
     LogExact,
+    /// One [`table::exp_nonpositive`]: a table-driven exp of an exponent ≤ 0, within 1
+    /// ulp of libm, vectorised.
+    ExpTable,
 }
 
 /// The number of kinds of [`Op`].
-pub const KINDS: usize = 9;
+pub const KINDS: usize = 10;
 
 impl Op {
     pub const ALL: [Op; KINDS] = [
@@ -46,6 +49,7 @@ impl Op {
         Op::ExpBatch,
         Op::ExpExact,
         Op::LogExact,
+        Op::ExpTable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,11 +63,13 @@ impl Op {
             Op::ExpBatch => "exp[]",
             Op::ExpExact => "exp[=]",
             Op::LogExact => "log[=]",
+            Op::ExpTable => "exp[t]",
         }
     }
 }
 
 pub mod exact;
+pub mod table;
 
 #[cfg(feature = "count-ops")]
 mod counter {
@@ -144,9 +150,9 @@ pub fn sigmoid(x: f64) -> f64 {
 /// vectorises (each lane does the same operations in the same order, so the bits do
 /// not depend on the vector width, i.e. on `target-cpu`). On an x86-64 processor
 /// with AVX2 (detected at run time) the loop runs compiled for AVX2, 4 lanes a vector
-/// instead of SSE2's 2: the same bits, at the speed the models' own AVX2 kernels get
-/// (offline_correction's and proxy_reward's inline [`exp_portable`]), so the bound
-/// prices `exp[]` at that speed.
+/// instead of SSE2's 2: the same bits, at the speed a model's own AVX2 kernel gets
+/// (proxy_reward's inlines [`exp_portable`]), so the bound prices `exp[]` at that
+/// speed.
 pub fn exp_batch(xs: &mut [f64]) {
     #[cfg(feature = "count-ops")]
     for _ in 0..xs.len() {

@@ -1,9 +1,9 @@
 //! The simulation: populations of first attempts, the corrector, its training, and
 //! deployment. The module doc of `offline_correction` says what each piece stands for.
 
-use super::softmax_exp::exp_nonpositive;
 use super::{Params, MAX_MODES};
 use crate::ops;
+use crate::ops::table::exp_nonpositive;
 use crate::rng::Stream;
 use crate::sim::Replicate;
 
@@ -397,9 +397,9 @@ fn softmax_rows<const W: usize, const P: usize>(
         block_logits(&theta, &xs, &mut z);
         exponents_block(&mut z, temperature);
         // One vectorised loop (inlined, so the AVX2 copy runs it in AVX2), counted as
-        // `ops::exp_batch`'s elements; only the block's own rows are counted.
+        // `ops::table::exp_batch`'s elements; only the block's own rows are counted.
         for _ in 0..block.len() * W {
-            ops::tally(ops::Op::ExpBatch);
+            ops::tally(ops::Op::ExpTable);
         }
         for t in z.as_flattened_mut() {
             *t = exp_nonpositive(*t);

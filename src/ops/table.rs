@@ -1,7 +1,10 @@
-//! The softmax's exponential: a table-driven `exp` for exponents ≤ 0, in plain IEEE
-//! `+`, `−`, `×` and integer operations (Rust never fuses a multiply and an add), so
-//! the same bits on every machine and at every vector width, and cheaper than
-//! [`crate::ops::exp_portable`] (a degree-5 polynomial instead of degree 13).
+//! A table-driven `exp` for exponents ≤ 0 (a softmax's, logits minus their maximum),
+//! in plain IEEE `+`, `−`, `×` and integer operations (Rust never fuses a multiply and
+//! an add), so the same bits on every machine and at every vector width, and cheaper
+//! than [`crate::ops::exp_portable`] (a degree-5 polynomial instead of degree 13).
+//! Written for offline_correction's softmax, which calls [`exp_nonpositive`] inside its
+//! own AVX2 kernel and counts each as one `exp[t]`; [`exp_batch`] is the same over a
+//! slice, what `make bench` times for the cost of an `exp[t]`.
 //!
 //! `exp(x) = 2^(i/64) · 2^q · exp(r)` with `k = round(x · 64/ln 2) = 64q + i` and
 //! `r = x − k·ln 2/64` (|r| ≤ ln 2/128, computed with fdlibm's two-part ln 2 so
@@ -9,6 +12,8 @@
 //! `exp(r) − 1` by its Taylor polynomial to degree 5 (the remainder is below 0.2 ulp).
 //! Its test bounds the distance to `libm::exp` at 1 ulp over [−708, 0]; below −708
 //! (where exp is under 4·10⁻³⁰⁸) it is 0, as the portable exp.
+
+use crate::ops::{self, Op};
 
 /// `2^(j/64)` for j = 0..64: each the double nearest (rounded from 60 digits).
 const TWO_POW_J64: [f64; 64] = {
@@ -89,7 +94,7 @@ const TWO_POW_J64: [f64; 64] = {
 
 /// `exp(x)` for `x ≤ 0` (0 below −708; NaN stays NaN).
 #[inline(always)]
-pub(super) fn exp_nonpositive(x: f64) -> f64 {
+pub fn exp_nonpositive(x: f64) -> f64 {
     /// 64/ln 2 (log2(e) times a power of two: exact).
     const INV_STEP: f64 = std::f64::consts::LOG2_E * 64.0;
     /// ln 2/64 in two parts (fdlibm's, divided by a power of two: exact); the high
@@ -116,6 +121,35 @@ pub(super) fn exp_nonpositive(x: f64) -> f64 {
         0.0
     } else {
         e
+    }
+}
+
+/// [`exp_nonpositive`] of every element of `xs`, in place, counted as one `exp[t]`
+/// each; compiled for AVX2 where the processor has it (detected at run time), as the
+/// softmax kernel that calls [`exp_nonpositive`] is: the same bits.
+pub fn exp_batch(xs: &mut [f64]) {
+    for _ in 0..xs.len() {
+        ops::tally(Op::ExpTable);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, checked just above.
+        unsafe { exp_batch_avx2(xs) };
+        return;
+    }
+    exp_batch_portable(xs);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exp_batch_avx2(xs: &mut [f64]) {
+    exp_batch_portable(xs);
+}
+
+#[inline(always)]
+fn exp_batch_portable(xs: &mut [f64]) {
+    for x in xs.iter_mut() {
+        *x = exp_nonpositive(*x);
     }
 }
 
@@ -168,5 +202,17 @@ mod tests {
             assert_eq!(exp_nonpositive(x), 0.0);
         }
         assert!(exp_nonpositive(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn the_batch_is_the_scalar_on_both_paths() {
+        let xs: Vec<f64> = (0..37).map(|i| -0.37 * i as f64).collect();
+        let (mut batch, mut portable) = (xs.clone(), xs.clone());
+        exp_batch(&mut batch);
+        exp_batch_portable(&mut portable);
+        for ((x, b), p) in xs.iter().zip(&batch).zip(&portable) {
+            assert_eq!(b.to_bits(), exp_nonpositive(*x).to_bits());
+            assert_eq!(p.to_bits(), b.to_bits());
+        }
     }
 }
