@@ -49,36 +49,18 @@ seed=<spec seed + 1, + 2> --set replicates=800` gives pair_sft_plus c_to_i 0.004
 0.00423, edit_rate 0.0693 and 0.0683 (this baseline: 0.0043/0.0042, 0.0689/0.0685);
 against the seed + 2 table the 154 means have z mean +0.45 and −0.05, sd 1.20 and 0.77.
 
-Run: python3 bench/numpy/offline_correction.py [--repeats 3]
+Run: python3 bench/numpy/offline_correction.py [specs/offline_correction.toml]
 Prints a few key means beside the committed Rust ones (figures/data/offline_correction.csv)
-and one line `offline_correction numpy_seconds=<median of the runs>` (simulate +
-summarise, single-threaded; interpreter start and imports excluded). The seconds are the
-process's CPU time, which equals the wall time on a quiet machine and leaves out the
-time other processes take on a loaded one; the wall times are printed beside them.
+and one line `offline_correction numpy_seconds=<median of 3 runs>` (simulate +
+summarise, single-threaded; interpreter start and imports excluded), in CPU seconds of
+this process (bench/numpy/harness.py).
 """
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import pathlib  # noqa: E402
-import time  # noqa: E402
-import tomllib  # noqa: E402
+import harness  # first: it pins NumPy to one thread
 
 import numpy as np  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEEP = 0
-
-
-def load_spec():
-    with open(ROOT / "specs" / "offline_correction.toml", "rb") as f:
-        spec = tomllib.load(f)
-    return spec["seed"], spec["replicates"], spec["params"]
 
 
 class Pop:
@@ -410,28 +392,12 @@ def summarise(p, deployed, sweep, curves):
     return out
 
 
-def rust_means():
-    path = ROOT / "figures" / "data" / "offline_correction.csv"
-    means = {}
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            means[(r["arm"], r["metric"], round(float(r["x"]), 6))] = float(r["mean"])
-    return means
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    seed, R, p = load_spec()
-    cpu, wall, summary = [], [], None
-    for k in range(args.repeats):
-        t, w = time.process_time(), time.perf_counter()
-        deployed, sweep, curves = simulate(p, R, seed + k)
-        summary = summarise(p, deployed, sweep, curves)
-        cpu.append(time.process_time() - t)
-        wall.append(time.perf_counter() - w)
-    ours = rust_means()
+    spec = harness.load_spec("offline_correction")
+    seed, R, p = spec["seed"], spec["replicates"], spec["params"]
+    summaries, seconds = harness.timed_runs(lambda k: summarise(p, *simulate(p, R, seed + k)))
+    summary = summaries[-1]
+    ours = {(arm, metric, round(x, 6)): mean for (arm, metric, x), (mean, _, _) in harness.committed("offline_correction").items()}
     lam = p["lambda"]
     print(f"{'arm':<28} {'metric':<16} {'x':>5} {'numpy':>9} {'rust':>9}")
     shown = [
@@ -457,10 +423,7 @@ def main():
         mine = summary[(arm, metric, x if metric not in ("fix_rate_offline", "fix_rate_own") else int(x))][0]
         rust = ours.get((arm, metric, round(float(x), 6)), float("nan"))
         print(f"{arm:<28} {metric:<16} {x:>5g} {mine:9.4f} {rust:9.4f}")
-    # CPU time of this (single-threaded) process: on a quiet machine it is the wall
-    # time, and on a loaded one it does not count the time other processes ran.
-    print(f"cpu:  {', '.join(f'{t:.3f}' for t in cpu)} s; wall: {', '.join(f'{t:.3f}' for t in wall)} s")
-    print(f"offline_correction numpy_seconds={float(np.median(cpu)):.3f}")
+    harness.report_seconds("offline_correction", seconds)
 
 
 if __name__ == "__main__":
