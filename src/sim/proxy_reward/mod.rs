@@ -132,9 +132,13 @@
 //!   about 3% of the instructions (the per-chunk set-up and copies of the 16-problem
 //!   kernel, which remains for the answers left over). The range check of the totals
 //!   (`[2⁻⁵⁰⁰, 2⁵⁰⁰]`) tests every total without an early exit, so that it vectorises
-//!   (the same predicate; about 1%). The plurality's top count and the number of
-//!   answers tied at it are found in one pass over the answers instead of two (integer
-//!   counts, the same values; tested against the scalar `plurality`; about 2%).
+//!   (the same predicate; about 1%). From the counts below each threshold to each
+//!   answer's REINFORCE step `j`, the integer work (counts, top count, ties, the
+//!   plurality, the target's count, `j`) is one pass over blocks of eight problems with
+//!   AVX2 (`vote_avx2`), every answer's count of a block held in registers, instead of
+//!   a dozen passes over whole rows (`vote_rows`, the portable path): the same integer
+//!   operations, so the same values (tested against the scalar `plurality` and the
+//!   portable step; about 6% of the run's time).
 //! - *One `exp` per problem and step, not K*: the softmax is invariant to a common
 //!   shift, so each problem keeps `exp(ℓ_a)` of its wrong answers and template,
 //!   `ℓ_a = θ_a (+ b) − r_i` relative to a reference `r_i`. A REINFORCE step moves a

@@ -406,7 +406,6 @@ fn right_weight(exponent: f64) -> f64 {
 /// The step of a per-problem logit, `j·(lr_problem/G²)`, and its `exp`, for every
 /// integer `j` an update can produce (`−G² ≤ j ≤ G²/4`).
 pub struct Steps {
-    g: i32,
     offset: i32,
     /// `lr_problem/G²`.
     unit: f64,
@@ -423,7 +422,6 @@ impl Steps {
         let g = samples as i32;
         let g2 = g * g;
         let mut steps = Steps {
-            g,
             offset: g2,
             unit: lr_problem / f64::from(g2),
             g2: f64::from(g2),
@@ -490,15 +488,18 @@ struct Scratch {
     /// Per answer: whether some problem's threshold exceeds `2³² − 1` (every uniform
     /// is below it).
     full: Vec<bool>,
+    /// Rows (answers) of `padded(n)`: the counts and the REINFORCE steps `j`; and per
+    /// problem (`padded(n)` long) the top count, the plurality and the target.
     counts: Vec<i32>,
+    j: Vec<i32>,
     top: Vec<i32>,
+    plur: Vec<i32>,
+    target: Vec<i32>,
+    /// Per problem, for the portable `vote_rows` only.
     tied: Vec<u32>,
     seen: Vec<u32>,
     nth: Vec<u32>,
-    plur: Vec<i32>,
-    target: Vec<i32>,
     c_target: Vec<i32>,
-    j: Vec<i32>,
 }
 
 impl Scratch {
@@ -511,15 +512,15 @@ impl Scratch {
             threshold: vec![0; k * padded(n)],
             below: vec![0; k * padded(n)],
             full: vec![false; k],
-            counts: vec![0; k * n],
-            top: vec![0; n],
+            counts: vec![0; k * padded(n)],
+            top: vec![0; padded(n)],
             tied: vec![0; n],
             seen: vec![0; n],
             nth: vec![0; n],
-            plur: vec![0; n],
-            target: vec![0; n],
+            plur: vec![0; padded(n)],
+            target: vec![0; padded(n)],
             c_target: vec![0; n],
-            j: vec![0; n],
+            j: vec![0; k * padded(n)],
         }
     }
 }
@@ -600,9 +601,11 @@ pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[
     };
     let mut scratch = Scratch::new(k, n);
     step_rows(policy, &input, &mut scratch, 1.0, &mut StepSums::default());
+    let np = padded(n);
     let counts = (0..n)
-        .map(|i| (0..k).map(|a| scratch.counts[a * n + i]).collect())
+        .map(|i| (0..k).map(|a| scratch.counts[a * np + i]).collect())
         .collect();
+    scratch.plur.truncate(n);
     (counts, scratch.plur)
 }
 
@@ -720,47 +723,36 @@ fn step_rows_generic<const AVX2: bool>(
             }
         }
     }
-    s.below[(k - 1) * np..k * np].fill(g as i32);
-    s.counts[..n].copy_from_slice(&s.below[..n]);
-    for a in 1..k {
-        let (lower, upper) = s.below.split_at(a * np);
-        let row = &mut s.counts[a * n..(a + 1) * n];
-        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * np..]) {
-            *c = b - p;
+    // Counts, plurality and, when training, each answer's REINFORCE step `j`: one pass
+    // over blocks of eight problems with AVX2, whole rows otherwise (`vote`).
+    let plurality_target = matches!(input.arm, Arm::SelfConsistency | Arm::EarlyStopping);
+    match input.arm {
+        Arm::GroundTruth => s.target.fill(0),
+        Arm::SelfConsistency | Arm::EarlyStopping => {}
+        Arm::FixedTeacher => {
+            for (t, l) in s.target.iter_mut().zip(input.labels) {
+                *t = *l as i32;
+            }
         }
     }
-    // Plurality: the nth of the tied top answers, nth from the tie uniform.
-    // The top count and how many answers have it, in one pass: a larger count starts
-    // a new tie of one, an equal one joins it (integers: the same as a maximum, then
-    // counting the answers equal to it).
-    s.top.copy_from_slice(&s.counts[..n]);
-    s.tied.fill(1);
-    for a in 1..k {
-        let row = s.top.iter_mut().zip(s.tied.iter_mut());
-        for ((t, m), c) in row.zip(&s.counts[a * n..(a + 1) * n]) {
-            *m = if *c > *t { 1 } else { *m + u32::from(*c == *t) };
-            *t = (*t).max(*c);
-        }
+    let vote = Vote {
+        k,
+        n,
+        g,
+        ties: &input.ties[..n],
+        plurality_target,
+        train: input.train,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+        unsafe { vote_avx2(&vote, s) };
+    } else {
+        vote_rows(&vote, s);
     }
-    for ((nth, tie), tied) in s.nth.iter_mut().zip(&input.ties[..n]).zip(&s.tied) {
-        *nth = ((u64::from(*tie) * u64::from(*tied)) >> 32) as u32;
-    }
-    s.seen.fill(0);
-    s.plur.fill(0);
-    for a in 0..k {
-        let row = &s.counts[a * n..(a + 1) * n];
-        let lanes = s
-            .plur
-            .iter_mut()
-            .zip(s.seen.iter_mut())
-            .zip(row.iter().zip(&s.top).zip(&s.nth));
-        for ((p, seen), ((c, top), nth)) in lanes {
-            let is_top = c == top;
-            *p = if is_top && *seen == *nth { a as i32 } else { *p };
-            *seen += u32::from(is_top);
-        }
-    }
-    for ((top, right), plur) in s.top.iter().zip(&s.counts[..n]).zip(&s.plur) {
+    #[cfg(not(target_arch = "x86_64"))]
+    vote_rows(&vote, s);
+    for ((top, right), plur) in s.top[..n].iter().zip(&s.counts[..n]).zip(&s.plur) {
         sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
     }
     if input.record {
@@ -791,43 +783,193 @@ fn step_rows_generic<const AVX2: bool>(
         }
     }
     if input.train {
-        match input.arm {
-            Arm::GroundTruth => s.target.fill(0),
-            Arm::SelfConsistency | Arm::EarlyStopping => s.target.copy_from_slice(&s.plur),
-            Arm::FixedTeacher => {
-                for (t, l) in s.target.iter_mut().zip(input.labels) {
-                    *t = *l as i32;
-                }
-            }
-        }
-        s.c_target.fill(0);
-        for a in 0..k {
-            let row = &s.counts[a * n..(a + 1) * n];
-            for ((ct, t), c) in s.c_target.iter_mut().zip(&s.target).zip(row) {
-                *ct += if *t == a as i32 { *c } else { 0 };
-            }
-        }
-        // j_a = G·c_a·1[a = target] − c_a·c_target (see `Steps`).
+        // Each logit moves by its step `j·lr_problem/G²` (see `Steps`).
         let steps = input.steps;
-        let g = steps.g;
         for a in 0..k {
-            let row = &s.counts[a * n..(a + 1) * n];
-            for (((j, c), t), ct) in s.j.iter_mut().zip(row).zip(&s.target).zip(&s.c_target) {
-                *j = reinforce_j(*c, *t == a as i32, *ct, g);
-            }
-            for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
+            let j = &s.j[a * np..a * np + n];
+            for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(j) {
                 *t += steps.step(*j);
             }
             if a > 0 {
-                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], &s.j, steps);
+                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], j, steps);
             }
             if a == 0 {
-                for (j, x) in s.j.iter().zip(x) {
+                for (j, x) in j.iter().zip(x) {
                     sums.grad_skill += f64::from(*j) * x;
                 }
             }
             if a == k - 1 {
-                sums.grad_template += s.j.iter().map(|&j| i64::from(j)).sum::<i64>();
+                sums.grad_template += j.iter().map(|&j| i64::from(j)).sum::<i64>();
+            }
+        }
+    }
+}
+
+/// What `vote_rows` and `vote_avx2` need besides the scratch: `k` answers, `n`
+/// problems, `G` samples, the tie uniforms, whether the target is the plurality (else
+/// it is in `Scratch::target`), and whether to compute the REINFORCE steps `j`.
+struct Vote<'a> {
+    k: usize,
+    n: usize,
+    g: usize,
+    ties: &'a [u32],
+    plurality_target: bool,
+    train: bool,
+}
+
+/// From the rows of `below` (how many uniforms fall under each answer's threshold; the
+/// last row is not read, it is every uniform): each answer's count `c_a`, the top count,
+/// the plurality (the `nth` of the tied top answers in answer order, `nth` from the tie
+/// uniform as `plurality` takes it) and, when training, `j_a = reinforce_j(c_a, a =
+/// target, c_target, G)`. Rows of `padded(n)`, as answer-major whole rows.
+fn vote_rows(v: &Vote, s: &mut Scratch) {
+    let (k, n, g) = (v.k, v.n, v.g);
+    let np = padded(n);
+    s.counts[..n].copy_from_slice(&s.below[..n]);
+    for a in 1..k {
+        let row = &mut s.counts[a * np..a * np + n];
+        if a == k - 1 {
+            for (c, p) in row.iter_mut().zip(&s.below[(a - 1) * np..]) {
+                *c = g as i32 - p;
+            }
+        } else {
+            let previous = s.below[(a - 1) * np..].iter();
+            for ((c, b), p) in row.iter_mut().zip(&s.below[a * np..]).zip(previous) {
+                *c = b - p;
+            }
+        }
+    }
+    // The top count and how many answers have it, in one pass: a larger count starts
+    // a new tie of one, an equal one joins it (integers: the same as a maximum, then
+    // counting the answers equal to it).
+    s.top[..n].copy_from_slice(&s.counts[..n]);
+    s.tied[..n].fill(1);
+    for a in 1..k {
+        let row = s.top[..n].iter_mut().zip(s.tied.iter_mut());
+        for ((t, m), c) in row.zip(&s.counts[a * np..a * np + n]) {
+            *m = if *c > *t { 1 } else { *m + u32::from(*c == *t) };
+            *t = (*t).max(*c);
+        }
+    }
+    for ((nth, tie), tied) in s.nth[..n].iter_mut().zip(v.ties).zip(&s.tied) {
+        *nth = ((u64::from(*tie) * u64::from(*tied)) >> 32) as u32;
+    }
+    s.seen[..n].fill(0);
+    s.plur[..n].fill(0);
+    for a in 0..k {
+        let row = &s.counts[a * np..a * np + n];
+        let lanes = s.plur[..n]
+            .iter_mut()
+            .zip(s.seen.iter_mut())
+            .zip(row.iter().zip(&s.top).zip(&s.nth));
+        for ((p, seen), ((c, top), nth)) in lanes {
+            let is_top = c == top;
+            *p = if is_top && *seen == *nth { a as i32 } else { *p };
+            *seen += u32::from(is_top);
+        }
+    }
+    if !v.train {
+        return;
+    }
+    if v.plurality_target {
+        s.target[..n].copy_from_slice(&s.plur[..n]);
+    }
+    s.c_target[..n].fill(0);
+    for a in 0..k {
+        let row = &s.counts[a * np..a * np + n];
+        for ((ct, t), c) in s.c_target[..n].iter_mut().zip(&s.target).zip(row) {
+            *ct += if *t == a as i32 { *c } else { 0 };
+        }
+    }
+    for a in 0..k {
+        let (counts, j) = (&s.counts[a * np..a * np + n], &mut s.j[a * np..a * np + n]);
+        for (((j, c), t), ct) in j.iter_mut().zip(counts).zip(&s.target).zip(&s.c_target) {
+            *j = reinforce_j(*c, *t == a as i32, *ct, g as i32);
+        }
+    }
+}
+
+/// `vote_rows` eight problems at a time, every answer's count of a block held in
+/// registers from the counts to the steps `j`: the same integer operations on the same
+/// values (a maximum, then counting the answers equal to it, gives the same top and
+/// tie as the one pass; the `nth` is the same 64-bit product), so the same results.
+/// Padding lanes (past `n`) are computed from whatever their rows hold and never used.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
+    use std::arch::x86_64::*;
+    let (k, n, g) = (v.k, v.n, v.g);
+    let np = padded(n);
+    assert!((2..=MAX_ANSWERS).contains(&k) && v.ties.len() >= n);
+    assert!(s.below.len() >= k * np && s.counts.len() >= k * np && s.j.len() >= k * np);
+    assert!(s.top.len() >= np && s.plur.len() >= np && s.target.len() >= np);
+    let all = _mm256_set1_epi32(g as i32);
+    let mut ties = [0u32; 8];
+    for c in (0..np).step_by(8) {
+        // The tie uniforms of the block (past `n`: zeros).
+        let tie = if c + 8 <= n {
+            &v.ties[c..c + 8]
+        } else {
+            let have = &v.ties[c.min(n)..n];
+            ties.fill(0);
+            ties[..have.len()].copy_from_slice(have);
+            &ties[..8]
+        };
+        // SAFETY: every load and store is of 8 `i32`s inside a row of `padded(n)` of a
+        // scratch buffer (asserted above) or of `tie` (8 long).
+        unsafe {
+            let mut count = [_mm256_setzero_si256(); MAX_ANSWERS];
+            let mut previous = _mm256_setzero_si256();
+            for (a, count) in count[..k - 1].iter_mut().enumerate() {
+                let below = _mm256_loadu_si256(s.below.as_ptr().add(a * np + c).cast());
+                *count = _mm256_sub_epi32(below, previous);
+                previous = below;
+            }
+            count[k - 1] = _mm256_sub_epi32(all, previous);
+            let mut top = count[0];
+            for count in &count[1..k] {
+                top = _mm256_max_epi32(top, *count);
+            }
+            // cmpeq is −1 where equal: subtracting it counts one.
+            let mut tied = _mm256_setzero_si256();
+            for count in &count[..k] {
+                tied = _mm256_sub_epi32(tied, _mm256_cmpeq_epi32(*count, top));
+            }
+            // nth = ⌊tie·tied/2³²⌋: the even lanes' 64-bit products shifted down, the odd
+            // lanes' high halves in place.
+            let tie = _mm256_loadu_si256(tie.as_ptr().cast());
+            let even = _mm256_srli_epi64::<32>(_mm256_mul_epu32(tie, tied));
+            let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(tie), _mm256_srli_epi64::<32>(tied));
+            let nth = _mm256_blend_epi32::<0b1010_1010>(even, odd);
+            let (mut seen, mut plur) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for (a, count) in count[..k].iter().enumerate() {
+                let is_top = _mm256_cmpeq_epi32(*count, top);
+                let hit = _mm256_and_si256(is_top, _mm256_cmpeq_epi32(seen, nth));
+                plur = _mm256_blendv_epi8(plur, _mm256_set1_epi32(a as i32), hit);
+                seen = _mm256_sub_epi32(seen, is_top);
+                _mm256_storeu_si256(s.counts.as_mut_ptr().add(a * np + c).cast(), *count);
+            }
+            _mm256_storeu_si256(s.top.as_mut_ptr().add(c).cast(), top);
+            _mm256_storeu_si256(s.plur.as_mut_ptr().add(c).cast(), plur);
+            if !v.train {
+                continue;
+            }
+            let target = if v.plurality_target {
+                plur
+            } else {
+                _mm256_loadu_si256(s.target.as_ptr().add(c).cast())
+            };
+            let mut c_target = _mm256_setzero_si256();
+            for (a, count) in count[..k].iter().enumerate() {
+                let is_target = _mm256_cmpeq_epi32(target, _mm256_set1_epi32(a as i32));
+                c_target = _mm256_add_epi32(c_target, _mm256_and_si256(is_target, *count));
+            }
+            // j = c·(G·1[a = target] − c_target), as `reinforce_j`.
+            for (a, count) in count[..k].iter().enumerate() {
+                let is_target = _mm256_cmpeq_epi32(target, _mm256_set1_epi32(a as i32));
+                let factor = _mm256_sub_epi32(_mm256_and_si256(is_target, all), c_target);
+                let j = _mm256_mullo_epi32(*count, factor);
+                _mm256_storeu_si256(s.j.as_mut_ptr().add(a * np + c).cast(), j);
             }
         }
     }
