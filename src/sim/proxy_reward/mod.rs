@@ -117,7 +117,9 @@
 //!   (`Stream::fill_u32`: the same words as splitting `u64` draws, tested).
 //! - *Integer comparisons*: for a whole `u` and a threshold `t ≥ 0`, `u < t` exactly
 //!   when `u < ⌈t⌉`, and a threshold above `2³² − 1` has every uniform below it; so
-//!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept), with
+//!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept; flipped
+//!   as the counting kernels load them, not in a pass of their own, which also saves
+//!   copying them: about 1.4% of the instructions), with
 //!   `⌈t⌉ − 2³¹` in eight-lane integer vectors and counts exactly what comparing `f64`s
 //!   counted (tested against the scalar reference, also past `2³² − 1`). The threshold
 //!   pass keeps one flag per answer (is any threshold of the row above `2³² − 1`?) and

@@ -466,13 +466,12 @@ fn biased(u: u32) -> i32 {
     (u ^ 0x8000_0000) as i32
 }
 
-/// The step's `G` rows of `n` sample uniforms, biased, into `out[..G·n]`; `out` has
-/// `CHUNK` more elements, so that the counting pass may read a whole chunk past the
-/// last problem (those lanes are never used).
-fn bias_samples(uniforms: &[u32], out: &mut [i32]) {
-    for (o, &u) in out.iter_mut().zip(uniforms) {
-        *o = biased(u);
-    }
+/// `biased` of eight uniforms at once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_xor_si256(u, _mm256_set1_epi32(i32::MIN))
 }
 
 /// Per-step scratch of `step_rows`, answer-major like the policy (`[a·n + i]`).
@@ -534,8 +533,9 @@ struct StepInput<'a> {
     /// The problems' reach `x_i`.
     transfer: &'a [f64],
     labels: &'a [usize],
-    /// The `G` rows of `n` sample uniforms, biased (`bias_samples`).
-    samples: &'a [i32],
+    /// The `G` rows of `n` sample uniforms, then at least `CHUNK` more (the counting
+    /// passes may read a whole chunk past the last problem; those lanes are never used).
+    samples: &'a [u32],
     /// `n` tie-break uniforms.
     ties: &'a [u32],
     steps: &'a Steps,
@@ -585,8 +585,8 @@ fn generic_only() -> bool {
 #[cfg(test)]
 pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
     let (k, n) = (policy.k, policy.n);
-    let mut samples = vec![0; n * g + CHUNK];
-    bias_samples(&uniforms[..n * g], &mut samples);
+    let mut samples = uniforms[..n * g].to_vec();
+    samples.resize(n * g + CHUNK, 0);
     let steps = Steps::new_for(g, 0.1);
     let input = StepInput {
         arm: Arm::SelfConsistency,
@@ -979,7 +979,7 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
 /// `u[gi·n + l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as
 /// two vectors of eight lanes: the same integer comparisons, so the same counts.
 #[inline(always)]
-fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[u32], n: usize, g: usize) -> [i32; CHUNK] {
     assert!(g >= 1 && u.len() >= (g - 1) * n + CHUNK, "rows of the chunk");
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
@@ -991,7 +991,7 @@ fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize
     for gi in 0..g {
         let u = &u[gi * n..gi * n + CHUNK];
         for ((c, u), t) in count.iter_mut().zip(u).zip(t) {
-            *c += i32::from(u < t);
+            *c += i32::from(biased(*u) < *t);
         }
     }
     count
@@ -999,7 +999,7 @@ fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[u32], n: usize, g: usize) -> [i32; CHUNK] {
     use std::arch::x86_64::*;
     const _: () = assert!(CHUNK == 16);
     let mut count = [0i32; CHUNK];
@@ -1013,8 +1013,8 @@ unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [
         let (mut c0, mut c1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
         for gi in 0..g {
             let row = u.as_ptr().add(gi * n);
-            let u0 = _mm256_loadu_si256(row.cast());
-            let u1 = _mm256_loadu_si256(row.add(8).cast());
+            let u0 = biased_avx2(_mm256_loadu_si256(row.cast()));
+            let u1 = biased_avx2(_mm256_loadu_si256(row.add(8).cast()));
             // t > u: all ones (−1) where u < t; subtracting it counts one.
             c0 = _mm256_sub_epi32(c0, _mm256_cmpgt_epi32(t0, u0));
             c1 = _mm256_sub_epi32(c1, _mm256_cmpgt_epi32(t1, u1));
@@ -1041,7 +1041,7 @@ unsafe fn count_rows_avx2<const M: usize>(
     below: &mut [i32],
     first: usize,
     np: usize,
-    u: &[i32],
+    u: &[u32],
     n: usize,
     g: usize,
 ) {
@@ -1058,7 +1058,7 @@ unsafe fn count_rows_avx2<const M: usize>(
                 *t = _mm256_loadu_si256(threshold.as_ptr().add((first + m) * np + c).cast());
             }
             for gi in 0..g {
-                let v = _mm256_loadu_si256(u.as_ptr().add(gi * n + c).cast());
+                let v = biased_avx2(_mm256_loadu_si256(u.as_ptr().add(gi * n + c).cast()));
                 for (count, t) in count.iter_mut().zip(&t) {
                     // t > u: all ones (−1) where u < t; subtracting it counts one.
                     *count = _mm256_sub_epi32(*count, _mm256_cmpgt_epi32(*t, v));
@@ -1261,9 +1261,9 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let ln_k = ops::log(k as f64);
     let steps = Steps::new(p);
     let mut scratch = Scratch::new(k, n);
-    // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
-    let mut uniforms = vec![0u32; n * (g + 1)];
-    let mut samples = vec![0; n * g + CHUNK];
+    // Per step: G rows of n sample uniforms, then a row of n tie uniforms, then
+    // `CHUNK` unused ones that the counting passes may read (`StepInput::samples`).
+    let mut uniforms = vec![0u32; n * (g + 1) + CHUNK];
     let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
@@ -1296,8 +1296,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         }
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
-        fill_uniforms(&mut rng, &mut uniforms);
-        bias_samples(&uniforms[..n * g], &mut samples);
+        fill_uniforms(&mut rng, &mut uniforms[..n * (g + 1)]);
         let input = StepInput {
             arm,
             record,
@@ -1305,8 +1304,8 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
             g,
             transfer,
             labels: &labels,
-            samples: &samples,
-            ties: &uniforms[n * g..],
+            samples: &uniforms,
+            ties: &uniforms[n * g..n * (g + 1)],
             steps: &steps,
         };
         let mut sums = StepSums::default();
