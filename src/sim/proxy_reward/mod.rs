@@ -136,11 +136,13 @@
 //!   (`[2⁻⁵⁰⁰, 2⁵⁰⁰]`) tests every total without an early exit, so that it vectorises
 //!   (the same predicate; about 1%). From the counts below each threshold to each
 //!   answer's REINFORCE step `j`, the integer work (counts, top count, ties, the
-//!   plurality, the target's count, `j`) is one pass over blocks of eight problems with
-//!   AVX2 (`vote_avx2`), every answer's count of a block held in registers, instead of
-//!   a dozen passes over whole rows (`vote_rows`, the portable path): the same integer
-//!   operations, so the same values (tested against the scalar `plurality` and the
-//!   portable step; about 6% of the run's time).
+//!   plurality, the step's tally of rewards, the target's count, `j`) is one pass over
+//!   blocks of eight problems with AVX2 (`vote_avx2`), every answer's count of a block
+//!   held in registers and the tally summed in integer vectors (integers: the same sums
+//!   in any order), instead of a dozen passes over whole rows and a scalar tally
+//!   (`vote_rows`, the portable path): the same integer operations, so the same values
+//!   (tested against the scalar `plurality` and the portable step; about 9% of the
+//!   run's time, 2.3% of its instructions for the tally alone).
 //! - *One `exp` per problem and step, not K*: the softmax is invariant to a common
 //!   shift, so each problem keeps `exp(ℓ_a)` of its wrong answers and template,
 //!   `ℓ_a = θ_a (+ b) − r_i` relative to a reference `r_i`. A REINFORCE step moves a
@@ -155,7 +157,8 @@
 //!   [2⁻⁵⁰⁰, 2⁵⁰⁰] recomputes the problem from `θ` (never at the spec's values).
 //! - *Entropy without logs*: `H = ln total − Σ w_a ℓ_a / total`, one `log` per problem.
 //! - *Held-out problems* never move per problem: `Σ exp θ` of their wrong answers is
-//!   computed once, so an exact held-out accuracy costs one `exp` per problem.
+//!   computed once, so an exact held-out accuracy costs one `exp` per problem, taken
+//!   by `ops::exp_batch` (AVX2 where the CPU has it, the same bits).
 //! - *Whole-step passes*: the policy is stored answer-major, and a step is a sequence of
 //!   loops over all problems (cumulative weights, thresholds, counts by comparing every
 //!   uniform with every threshold, plurality, update) that the compiler vectorises, with

@@ -159,7 +159,8 @@ impl HeldOut {
     }
 
     /// Calls `f(i, P(right), P(template))` for every problem `i` in order under `s`.
-    /// The right answers' `exp`s are taken a block at a time, as `ops::exp_batch`.
+    /// The right answers' `exp`s are taken a block at a time by `ops::exp_batch`
+    /// (AVX2 where the CPU has it; the same bits).
     #[inline]
     fn for_each_rate(&self, s: Shared, mut f: impl FnMut(usize, f64, f64)) {
         const BLOCK: usize = 64;
@@ -173,10 +174,7 @@ impl HeldOut {
             for ((r, t), x) in right.iter_mut().zip(theta).zip(&self.drawn.transfer[i0..]) {
                 *r = t + s.skill * x;
             }
-            for r in right.iter_mut() {
-                ops::tally(ops::Op::ExpBatch);
-                *r = ops::exp_portable(*r);
-            }
+            ops::exp_batch(right);
             for (j, &right) in right.iter().enumerate() {
                 let i = i0 + j;
                 let template = self.template[i] * exp_b;
@@ -746,14 +744,13 @@ fn step_rows_generic<const AVX2: bool>(
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
         // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
-        unsafe { vote_avx2(&vote, s) };
-    } else {
-        vote_rows(&vote, s);
+        sums.tally = unsafe { vote_avx2(&vote, s) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    vote_rows(&vote, s);
-    for ((top, right), plur) in s.top[..n].iter().zip(&s.counts[..n]).zip(&s.plur) {
-        sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
+    if !AVX2 {
+        vote_rows(&vote, s);
+        for ((top, right), plur) in s.top[..n].iter().zip(&s.counts[..n]).zip(&s.plur) {
+            sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
+        }
     }
     if input.record {
         let t = k - 1;
@@ -894,9 +891,11 @@ fn vote_rows(v: &Vote, s: &mut Scratch) {
 /// values (a maximum, then counting the answers equal to it, gives the same top and
 /// tie as the one pass; the `nth` is the same 64-bit product), so the same results.
 /// Padding lanes (past `n`) are computed from whatever their rows hold and never used.
+/// Also returns the step's tally (`StepTally::problem` of every problem, summed in
+/// integer vectors: integers, so the same sums in any order).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
+unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) -> StepTally {
     use std::arch::x86_64::*;
     let (k, n, g) = (v.k, v.n, v.g);
     let np = padded(n);
@@ -904,6 +903,11 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
     assert!(s.below.len() >= k * np && s.counts.len() >= k * np && s.j.len() >= k * np);
     assert!(s.top.len() >= np && s.plur.len() >= np && s.target.len() >= np);
     let all = _mm256_set1_epi32(g as i32);
+    let (zero, one) = (_mm256_setzero_si256(), _mm256_set1_epi32(1));
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // Per lane: plurality right, samples agreeing on both rewards, right samples among
+    // the plurality's, top counts, right counts.
+    let (mut label, mut agree, mut both, mut proxy, mut truth) = (zero, zero, zero, zero, zero);
     let mut ties = [0u32; 8];
     for c in (0..np).step_by(8) {
         // The tie uniforms of the block (past `n`: zeros).
@@ -918,8 +922,8 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
         // SAFETY: every load and store is of 8 `i32`s inside a row of `padded(n)` of a
         // scratch buffer (asserted above) or of `tie` (8 long).
         unsafe {
-            let mut count = [_mm256_setzero_si256(); MAX_ANSWERS];
-            let mut previous = _mm256_setzero_si256();
+            let mut count = [zero; MAX_ANSWERS];
+            let mut previous = zero;
             for (a, count) in count[..k - 1].iter_mut().enumerate() {
                 let below = _mm256_loadu_si256(s.below.as_ptr().add(a * np + c).cast());
                 *count = _mm256_sub_epi32(below, previous);
@@ -931,7 +935,7 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
                 top = _mm256_max_epi32(top, *count);
             }
             // cmpeq is −1 where equal: subtracting it counts one.
-            let mut tied = _mm256_setzero_si256();
+            let mut tied = zero;
             for count in &count[..k] {
                 tied = _mm256_sub_epi32(tied, _mm256_cmpeq_epi32(*count, top));
             }
@@ -941,16 +945,29 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
             let even = _mm256_srli_epi64::<32>(_mm256_mul_epu32(tie, tied));
             let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(tie), _mm256_srli_epi64::<32>(tied));
             let nth = _mm256_blend_epi32::<0b1010_1010>(even, odd);
-            let (mut seen, mut plur) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            let (mut seen, mut plur, mut answer) = (zero, zero, zero);
             for (a, count) in count[..k].iter().enumerate() {
                 let is_top = _mm256_cmpeq_epi32(*count, top);
                 let hit = _mm256_and_si256(is_top, _mm256_cmpeq_epi32(seen, nth));
-                plur = _mm256_blendv_epi8(plur, _mm256_set1_epi32(a as i32), hit);
+                plur = _mm256_blendv_epi8(plur, answer, hit);
                 seen = _mm256_sub_epi32(seen, is_top);
+                answer = _mm256_add_epi32(answer, one);
                 _mm256_storeu_si256(s.counts.as_mut_ptr().add(a * np + c).cast(), *count);
             }
             _mm256_storeu_si256(s.top.as_mut_ptr().add(c).cast(), top);
             _mm256_storeu_si256(s.plur.as_mut_ptr().add(c).cast(), plur);
+            // The tally of the block's problems (lanes past `n` masked out).
+            let valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - c.min(n)) as i32), lane);
+            let (top_v, right_v) = (_mm256_and_si256(valid, top), _mm256_and_si256(valid, count[0]));
+            let right_plur = _mm256_and_si256(valid, _mm256_cmpeq_epi32(plur, zero));
+            label = _mm256_sub_epi32(label, right_plur);
+            // A right plurality: all G agree; a wrong one: all but its own and the right.
+            let wrong_agree = _mm256_sub_epi32(_mm256_sub_epi32(all, top_v), right_v);
+            let agreeing = _mm256_blendv_epi8(wrong_agree, all, right_plur);
+            agree = _mm256_add_epi32(agree, _mm256_and_si256(valid, agreeing));
+            both = _mm256_add_epi32(both, _mm256_and_si256(right_plur, right_v));
+            proxy = _mm256_add_epi32(proxy, top_v);
+            truth = _mm256_add_epi32(truth, right_v);
             if !v.train {
                 continue;
             }
@@ -959,19 +976,37 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) {
             } else {
                 _mm256_loadu_si256(s.target.as_ptr().add(c).cast())
             };
-            let mut c_target = _mm256_setzero_si256();
-            for (a, count) in count[..k].iter().enumerate() {
-                let is_target = _mm256_cmpeq_epi32(target, _mm256_set1_epi32(a as i32));
+            let mut c_target = zero;
+            answer = zero;
+            for count in &count[..k] {
+                let is_target = _mm256_cmpeq_epi32(target, answer);
                 c_target = _mm256_add_epi32(c_target, _mm256_and_si256(is_target, *count));
+                answer = _mm256_add_epi32(answer, one);
             }
             // j = c·(G·1[a = target] − c_target), as `reinforce_j`.
+            answer = zero;
             for (a, count) in count[..k].iter().enumerate() {
-                let is_target = _mm256_cmpeq_epi32(target, _mm256_set1_epi32(a as i32));
+                let is_target = _mm256_cmpeq_epi32(target, answer);
                 let factor = _mm256_sub_epi32(_mm256_and_si256(is_target, all), c_target);
                 let j = _mm256_mullo_epi32(*count, factor);
                 _mm256_storeu_si256(s.j.as_mut_ptr().add(a * np + c).cast(), j);
+                answer = _mm256_add_epi32(answer, one);
             }
         }
+    }
+    let total = |v: __m256i| {
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` holds 8 `i32`s.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+        lanes.iter().map(|&x| x as u64).sum::<u64>()
+    };
+    StepTally {
+        n: (n * g) as u64,
+        p: total(proxy),
+        t: total(truth),
+        pt: total(both),
+        label_right: total(label),
+        reward_agree: total(agree),
     }
 }
 
