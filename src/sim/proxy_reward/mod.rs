@@ -165,10 +165,13 @@
 //!   no branch on sampled values. On x86-64 with AVX2 (detected at run time) the same
 //!   loops are compiled for wider vectors; they make the same IEEE operations in the
 //!   same order (Rust never fuses or reassociates them), so the same bits (tested).
-//!   Two passes use AVX2 intrinsics there: the counts (integer compares, 16 problems in
-//!   two vectors) and the cached weights' update, whose table factors are read by a
-//!   gather (the same entries, the same products); the portable path does the same
-//!   operations one lane at a time.
+//!   Three passes use AVX2 intrinsics there: the counts (integer compares), the vote
+//!   (above) and the update (`update_avx2`), four problems at a time through every
+//!   answer: logits plus their steps, cached weights times table factors read by a
+//!   gather (the same entries, the same products), and the skill's gradient summed in
+//!   problem order as the blocks go, so that its chain of dependent additions overlaps
+//!   the gathers instead of running after them (the same sum in the same order);
+//!   the portable path does the same operations row by row.
 //!
 //! # Streams
 //! Condition `runs` (the four arms of a replicate share their problems: paired), purposes

@@ -782,24 +782,84 @@ fn step_rows_generic<const AVX2: bool>(
     if input.train {
         // Each logit moves by its step `j·lr_problem/G²` (see `Steps`).
         let steps = input.steps;
-        for a in 0..k {
-            let j = &s.j[a * np..a * np + n];
-            for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(j) {
-                *t += steps.step(*j);
-            }
-            if a > 0 {
-                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], j, steps);
-            }
-            if a == 0 {
-                for (j, x) in j.iter().zip(x) {
-                    sums.grad_skill += f64::from(*j) * x;
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+            sums.grad_skill = unsafe { update_avx2(policy, &s.j, x, steps) };
+        }
+        if !AVX2 {
+            for a in 0..k {
+                let j = &s.j[a * np..a * np + n];
+                for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(j) {
+                    *t += steps.step(*j);
+                }
+                if a > 0 {
+                    apply_factors(&mut policy.cache[a * n..(a + 1) * n], j, steps);
                 }
             }
-            if a == k - 1 {
-                sums.grad_template += j.iter().map(|&j| i64::from(j)).sum::<i64>();
+            for (j, x) in s.j[..n].iter().zip(x) {
+                sums.grad_skill += f64::from(*j) * x;
             }
         }
+        let template = &s.j[(k - 1) * np..(k - 1) * np + n];
+        sums.grad_template = template.iter().map(|&j| i64::from(j)).sum::<i64>();
     }
+}
+
+/// The REINFORCE update of a training step with AVX2, four problems at a time through
+/// every answer (rows of `padded(n)` in `j`): each logit plus its step, each cached
+/// weight times its table factor (a gather), and the skill's gradient `Σ j_i,0·x_i`
+/// summed in problem order as the blocks go, so that this chain of dependent additions
+/// overlaps the rest of the work instead of waiting for it. The same operations on the
+/// same values in the same order per element and per sum, so the same bits as the
+/// portable row-by-row update (tested).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn update_avx2(policy: &mut Policy, j: &[i32], x: &[f64], steps: &Steps) -> f64 {
+    use std::arch::x86_64::*;
+    let (k, n) = (policy.k, policy.n);
+    let np = padded(n);
+    assert!(j.len() >= k * np && x.len() >= n);
+    assert!(policy.theta.len() >= k * n && policy.cache.len() >= k * n);
+    let factor = &steps.factor[..];
+    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
+    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
+    let (offset, unit) = (_mm_set1_epi32(steps.offset), _mm256_set1_pd(steps.unit));
+    let whole = n - n % 4;
+    let mut grad = 0.0;
+    for i in (0..whole).step_by(4) {
+        for a in 0..k {
+            // SAFETY: the 4 elements at `a·np + i` of `j` and at `a·n + i` of `theta` and
+            // `cache` are inside them (asserted above, `i + 4 ≤ n ≤ np`); every index of
+            // the gather is within `factor`.
+            unsafe {
+                let ja = _mm_loadu_si128(j.as_ptr().add(a * np + i).cast());
+                let t = policy.theta.as_mut_ptr().add(a * n + i);
+                let step = _mm256_mul_pd(_mm256_cvtepi32_pd(ja), unit);
+                _mm256_storeu_pd(t, _mm256_add_pd(_mm256_loadu_pd(t), step));
+                if a > 0 {
+                    let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(ja, offset), low), high);
+                    let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
+                    let e = policy.cache.as_mut_ptr().add(a * n + i);
+                    _mm256_storeu_pd(e, _mm256_mul_pd(_mm256_loadu_pd(e), f));
+                }
+            }
+        }
+        for (j, x) in j[i..i + 4].iter().zip(&x[i..i + 4]) {
+            grad += f64::from(*j) * x;
+        }
+    }
+    for i in whole..n {
+        for a in 0..k {
+            let ja = j[a * np + i];
+            policy.theta[a * n + i] += steps.step(ja);
+            if a > 0 {
+                apply_factors(&mut policy.cache[a * n + i..a * n + i + 1], &[ja], steps);
+            }
+        }
+        grad += f64::from(j[i]) * x[i];
+    }
+    grad
 }
 
 /// What `vote_rows` and `vote_avx2` need besides the scratch: `k` answers, `n`
@@ -1107,52 +1167,15 @@ unsafe fn count_rows_avx2<const M: usize>(
 }
 
 /// Multiplies each cached weight `cache[i]` by `exp` of its logit's step, the table
-/// entry `steps.factor[j[i] + offset]`. With `AVX2` (only from `step_rows_avx2`) four
-/// entries at a time by a gather: the same table entries and the same IEEE products,
-/// so the same bits.
+/// entry `steps.factor[j[i] + offset]`.
 #[inline(always)]
-fn apply_factors<const AVX2: bool>(cache: &mut [f64], j: &[i32], steps: &Steps) {
-    #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
-        unsafe { apply_factors_avx2(cache, j, steps) };
-        return;
-    }
-    apply_factors_scalar(cache, j, steps);
-}
-
-#[inline(always)]
-fn apply_factors_scalar(cache: &mut [f64], j: &[i32], steps: &Steps) {
+fn apply_factors(cache: &mut [f64], j: &[i32], steps: &Steps) {
     let (factor, offset) = (&steps.factor[..], steps.offset);
     let last = factor.len() - 1;
     for (e, j) in cache.iter_mut().zip(j) {
         // (The index is clamped so that the compiler sees no panic.)
         *e *= factor[((j + offset).max(0) as usize).min(last)];
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn apply_factors_avx2(cache: &mut [f64], j: &[i32], steps: &Steps) {
-    use std::arch::x86_64::*;
-    let factor = &steps.factor[..];
-    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
-    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
-    let offset = _mm_set1_epi32(steps.offset);
-    let n = cache.len().min(j.len());
-    let whole = n - n % 4;
-    let (cache, j) = (&mut cache[..n], &j[..n]);
-    for (e, j) in cache[..whole].chunks_exact_mut(4).zip(j[..whole].chunks_exact(4)) {
-        // SAFETY: `e` and `j` are 4 elements long; every index is within `factor`.
-        unsafe {
-            let index = _mm_loadu_si128(j.as_ptr().cast());
-            let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(index, offset), low), high);
-            let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
-            let v = _mm256_loadu_pd(e.as_ptr());
-            _mm256_storeu_pd(e.as_mut_ptr(), _mm256_mul_pd(v, f));
-        }
-    }
-    apply_factors_scalar(&mut cache[whole..], &j[whole..], steps);
 }
 
 /// REINFORCE with the group-mean baseline: the reward depends on the answer only, so
