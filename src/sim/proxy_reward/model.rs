@@ -1031,24 +1031,28 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) -> StepTally {
             if !v.train {
                 continue;
             }
-            let target = if v.plurality_target {
-                plur
+            // The target's count: the plurality's is the top count.
+            let (target, c_target) = if v.plurality_target {
+                (plur, top)
             } else {
-                _mm256_loadu_si256(s.target.as_ptr().add(c).cast())
+                let target = _mm256_loadu_si256(s.target.as_ptr().add(c).cast());
+                let mut c_target = zero;
+                answer = zero;
+                for count in &count[..k] {
+                    let is_target = _mm256_cmpeq_epi32(target, answer);
+                    c_target = _mm256_add_epi32(c_target, _mm256_and_si256(is_target, *count));
+                    answer = _mm256_add_epi32(answer, one);
+                }
+                (target, c_target)
             };
-            let mut c_target = zero;
-            answer = zero;
-            for count in &count[..k] {
-                let is_target = _mm256_cmpeq_epi32(target, answer);
-                c_target = _mm256_add_epi32(c_target, _mm256_and_si256(is_target, *count));
-                answer = _mm256_add_epi32(answer, one);
-            }
-            // j = c·(G·1[a = target] − c_target), as `reinforce_j`.
+            // j = c·(G·1[a = target] − c_target), as `reinforce_j`. Both factors fit in
+            // 16 bits (|·| ≤ G ≤ MAX_SAMPLES), the count's high half is 0, so the
+            // 16-bit multiply-add of each 32-bit lane is their product.
             answer = zero;
             for (a, count) in count[..k].iter().enumerate() {
                 let is_target = _mm256_cmpeq_epi32(target, answer);
                 let factor = _mm256_sub_epi32(_mm256_and_si256(is_target, all), c_target);
-                let j = _mm256_mullo_epi32(*count, factor);
+                let j = _mm256_madd_epi16(*count, factor);
                 _mm256_storeu_si256(s.j.as_mut_ptr().add(a * np + c).cast(), j);
                 answer = _mm256_add_epi32(answer, one);
             }
