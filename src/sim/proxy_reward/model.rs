@@ -476,6 +476,10 @@ fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
 struct Scratch {
     right: Vec<f64>,
     wl: Vec<f64>,
+    /// Per problem, on record steps: `π_0`, `π_T` and the entropy's term `H/ln K`.
+    right_share: Vec<f64>,
+    template_share: Vec<f64>,
+    entropy_term: Vec<f64>,
     scale: Vec<f64>,
     cum: Vec<f64>,
     /// Rows of `padded(n)`: `⌈cum_a·2³²/total⌉` clamped to `2³² − 1`, biased as the
@@ -504,6 +508,9 @@ impl Scratch {
         Scratch {
             right: vec![0.0; n],
             wl: vec![0.0; n],
+            right_share: vec![0.0; n],
+            template_share: vec![0.0; n],
+            entropy_term: vec![0.0; n],
             scale: vec![0.0; n],
             cum: vec![0.0; k * n],
             threshold: vec![0; k * padded(n)],
@@ -772,11 +779,26 @@ fn step_rows_generic<const AVX2: bool>(
         for (w, c) in wl.iter_mut().zip(&cache[t * n..(t + 1) * n]) {
             *w += c * shared.template_bias;
         }
+        // Each problem's terms in whole-row passes (the divisions vectorise, the `log`s
+        // are independent calls), then summed in problem order.
+        let total = &s.cum[t * n..(t + 1) * n];
+        for (e, total) in s.entropy_term.iter_mut().zip(total) {
+            *e = ops::log(*total);
+        }
+        for ((e, w), total) in s.entropy_term.iter_mut().zip(wl.iter()).zip(total) {
+            *e = (*e - w / total) / ln_k;
+        }
+        for ((share, right), total) in s.right_share.iter_mut().zip(&s.right).zip(total) {
+            *share = right / total;
+        }
+        let template = &cache[t * n..(t + 1) * n];
+        for ((share, c), total) in s.template_share.iter_mut().zip(template).zip(total) {
+            *share = c / total;
+        }
         for i in 0..n {
-            let total = s.cum[t * n + i];
-            sums.accuracy += s.right[i] / total;
-            sums.template += cache[t * n + i] / total;
-            sums.entropy += (ops::log(total) - wl[i] / total) / ln_k;
+            sums.accuracy += s.right_share[i];
+            sums.template += s.template_share[i];
+            sums.entropy += s.entropy_term[i];
         }
     }
     if input.train {
