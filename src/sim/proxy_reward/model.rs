@@ -454,7 +454,70 @@ const MAX_U32: f64 = 4_294_967_295.0;
 /// then adding 1.5·2⁵²: both are exact, so the same value, the same bits; tested.)
 #[inline(always)]
 pub fn biased_threshold(x: f64) -> i32 {
-    (x.ceil().min(MAX_U32) + (6_755_399_441_055_744.0 - 2_147_483_648.0)).to_bits() as i32
+    (x.ceil().min(MAX_U32) + THRESHOLD_BIAS).to_bits() as i32
+}
+
+/// `1.5·2⁵² − 2³¹`: added to a whole number `y` in [0, 2³² − 1], the low 32 bits of the
+/// sum's significand are `y − 2³¹` modulo 2³² (`biased_threshold`).
+const THRESHOLD_BIAS: f64 = 6_755_399_441_055_744.0 - 2_147_483_648.0;
+
+/// `biased_threshold(cum[i]·scale[i])` into `threshold[i]` for every `i` of `cum`,
+/// eight at a time: the same product, `ceil` (round toward +∞), `min` (the constant
+/// second, as `f64::min` compiles) and addition, the low 32 bits of each of two
+/// vectors of four gathered into one of eight by a shuffle and a permute (instead of
+/// the compiler's two extractions and shuffles per four). Returns whether any product
+/// is above `2³² − 1`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn thresholds_avx2(cum: &[f64], scale: &[f64], threshold: &mut [i32]) -> bool {
+    use std::arch::x86_64::*;
+    let n = cum.len();
+    assert!(scale.len() >= n && threshold.len() >= n);
+    let whole = n - n % 8;
+    let (max, bias) = (_mm256_set1_pd(MAX_U32), _mm256_set1_pd(THRESHOLD_BIAS));
+    let mut above = _mm256_setzero_pd();
+    for i in (0..whole).step_by(8) {
+        // SAFETY: the 8 elements at `i` of `cum`, `scale` and `threshold` are inside
+        // them (`i + 8 ≤ whole ≤ n`, asserted lengths).
+        unsafe {
+            let x0 = _mm256_mul_pd(
+                _mm256_loadu_pd(cum.as_ptr().add(i)),
+                _mm256_loadu_pd(scale.as_ptr().add(i)),
+            );
+            let x1 = _mm256_mul_pd(
+                _mm256_loadu_pd(cum.as_ptr().add(i + 4)),
+                _mm256_loadu_pd(scale.as_ptr().add(i + 4)),
+            );
+            above = _mm256_or_pd(above, _mm256_cmp_pd::<_CMP_GT_OQ>(x0, max));
+            above = _mm256_or_pd(above, _mm256_cmp_pd::<_CMP_GT_OQ>(x1, max));
+            let t0 = _mm256_add_pd(_mm256_min_pd(_mm256_ceil_pd(x0), max), bias);
+            let t1 = _mm256_add_pd(_mm256_min_pd(_mm256_ceil_pd(x1), max), bias);
+            // Low halves: [t0₀ t0₁ t1₀ t1₁ | t0₂ t0₃ t1₂ t1₃], then in order.
+            let low = _mm256_shuffle_ps::<0b10_00_10_00>(_mm256_castpd_ps(t0), _mm256_castpd_ps(t1));
+            let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_castps_si256(low));
+            _mm256_storeu_si256(threshold.as_mut_ptr().add(i).cast(), t);
+        }
+    }
+    let mut full = _mm256_movemask_pd(above) != 0;
+    for ((t, c), scale) in threshold[whole..n].iter_mut().zip(&cum[whole..]).zip(&scale[whole..]) {
+        let x = c * scale;
+        full |= x > MAX_U32;
+        *t = biased_threshold(x);
+    }
+    full
+}
+
+/// For tests: `thresholds_avx2` where the CPU has AVX2 (`None` elsewhere).
+#[cfg(test)]
+pub fn thresholds_vectorised(cum: &[f64], scale: &[f64]) -> Option<(Vec<i32>, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let mut threshold = vec![0; cum.len()];
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        let full = unsafe { thresholds_avx2(cum, scale, &mut threshold) };
+        return Some((threshold, full));
+    }
+    None
 }
 
 /// A 32-bit uniform `u` as the `i32` `u − 2³¹` (flipping the top bit): the signed
@@ -684,8 +747,15 @@ fn step_rows_generic<const AVX2: bool>(
         }
         for a in 0..k - 1 {
             let row = &mut s.threshold[a * np..(a + 1) * np];
-            // Whether any threshold of the row is above 2³² − 1 (rare: the rows that
-            // have one are fixed up after counting, from the same `x`).
+            // Whether any threshold of the row is above 2³² − 1 (the rows that have one
+            // are fixed up after counting, from the same `x`).
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU
+                // has it.
+                s.full[a] = unsafe { thresholds_avx2(&cum[a * n..(a + 1) * n], &s.scale, row) };
+                continue;
+            }
             let mut full = false;
             for (t, (c, scale)) in row.iter_mut().zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
                 let x = c * scale;
