@@ -469,7 +469,7 @@ const THRESHOLD_BIAS: f64 = 6_755_399_441_055_744.0 - 2_147_483_648.0;
 /// is above `2³² − 1`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn thresholds_avx2(cum: &[f64], scale: &[f64], threshold: &mut [i32]) -> bool {
+unsafe fn thresholds_avx2(cum: &[f64], scale: &[f64], threshold: &mut [i32]) -> bool {
     use std::arch::x86_64::*;
     let n = cum.len();
     assert!(scale.len() >= n && threshold.len() >= n);
@@ -527,10 +527,11 @@ fn biased(u: u32) -> i32 {
     (u ^ 0x8000_0000) as i32
 }
 
-/// `biased` of eight uniforms at once.
+/// `biased` of eight uniforms at once. (An `unsafe fn`, as every `target_feature`
+/// function must be before Rust 1.86.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+unsafe fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
     _mm256_xor_si256(u, _mm256_set1_epi32(i32::MIN))
 }
