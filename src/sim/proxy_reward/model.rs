@@ -1062,6 +1062,9 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) -> StepTally {
     // the plurality's, top counts, right counts.
     let (mut label, mut agree, mut both, mut proxy, mut truth) = (zero, zero, zero, zero, zero);
     let mut ties = [0u32; 8];
+    // Every answer's counts of a block (made once: a fresh 1 KiB array per block was
+    // a `memset` call; the first `k` are overwritten by each block before use).
+    let mut count = [zero; MAX_ANSWERS];
     for c in (0..np).step_by(8) {
         // The tie uniforms of the block (past `n`: zeros).
         let tie = if c + 8 <= n {
@@ -1075,7 +1078,6 @@ unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) -> StepTally {
         // SAFETY: every load and store is of 8 `i32`s inside a row of `padded(n)` of a
         // scratch buffer (asserted above) or of `tie` (8 long).
         unsafe {
-            let mut count = [zero; MAX_ANSWERS];
             let mut previous = zero;
             for (a, count) in count[..k - 1].iter_mut().enumerate() {
                 let below = _mm256_loadu_si256(s.below.as_ptr().add(a * np + c).cast());
