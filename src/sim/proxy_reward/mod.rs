@@ -174,8 +174,8 @@
 //!   no branch on sampled values. On x86-64 with AVX2 (detected at run time) the same
 //!   loops are compiled for wider vectors; they make the same IEEE operations in the
 //!   same order (Rust never fuses or reassociates them), so the same bits (tested).
-//!   Three passes use AVX2 intrinsics there: the counts (integer compares), the vote
-//!   (above) and the update (`update_avx2`), four problems at a time through every
+//!   Four passes use AVX2 intrinsics there: the thresholds and the counts (integer
+//!   compares), the vote (above) and the update (`update_avx2`), four problems at a time through every
 //!   answer: logits plus their steps, cached weights times table factors read by a
 //!   gather (the same entries, the same products), and the skill's gradient summed in
 //!   problem order as the blocks go, so that its chain of dependent additions overlaps
