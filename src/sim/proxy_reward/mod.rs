@@ -117,7 +117,9 @@
 //!   (`Stream::fill_u32`: the same words as splitting `u64` draws, tested).
 //! - *Integer comparisons*: for a whole `u` and a threshold `t ≥ 0`, `u < t` exactly
 //!   when `u < ⌈t⌉`, and a threshold above `2³² − 1` has every uniform below it; so
-//!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept), with
+//!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept; flipped
+//!   as the counting kernels load them, not in a pass of their own, which also saves
+//!   copying them: about 1.4% of the instructions), with
 //!   `⌈t⌉ − 2³¹` in eight-lane integer vectors and counts exactly what comparing `f64`s
 //!   counted (tested against the scalar reference, also past `2³² − 1`). The threshold
 //!   pass keeps one flag per answer (is any threshold of the row above `2³² − 1`?) and
@@ -125,6 +127,11 @@
 //!   instead of storing and applying a per-problem `full` row every step; and it biases
 //!   `⌈x⌉` by one addition of `1.5·2⁵² − 2³¹` instead of two (both exact on whole numbers
 //!   below 2⁵³: the same value, the same bits; tested). About 2% of the instructions.
+//!   With AVX2 the pass is written with intrinsics (`thresholds_avx2`): the same
+//!   product, ceiling, minimum and addition, but the low halves of two vectors of four
+//!   gathered into one of eight by one shuffle and one permute, where the compiler
+//!   spent two extractions and two shuffles (tested bit for bit against the scalar
+//!   conversion; 1.8% of the instructions).
 //!   With AVX2 the counts of seven answers are taken together (`count_rows_avx2`: eight
 //!   problems a vector, the seven thresholds and counts in registers over the `G` rows
 //!   of uniforms, each uniform vector loaded once for all seven): the same integer
@@ -132,9 +139,15 @@
 //!   about 3% of the instructions (the per-chunk set-up and copies of the 16-problem
 //!   kernel, which remains for the answers left over). The range check of the totals
 //!   (`[2⁻⁵⁰⁰, 2⁵⁰⁰]`) tests every total without an early exit, so that it vectorises
-//!   (the same predicate; about 1%). The plurality's top count and the number of
-//!   answers tied at it are found in one pass over the answers instead of two (integer
-//!   counts, the same values; tested against the scalar `plurality`; about 2%).
+//!   (the same predicate; about 1%). From the counts below each threshold to each
+//!   answer's REINFORCE step `j`, the integer work (counts, top count, ties, the
+//!   plurality, the step's tally of rewards, the target's count, `j`) is one pass over
+//!   blocks of eight problems with AVX2 (`vote_avx2`), every answer's count of a block
+//!   held in registers and the tally summed in integer vectors (integers: the same sums
+//!   in any order), instead of a dozen passes over whole rows and a scalar tally
+//!   (`vote_rows`, the portable path): the same integer operations, so the same values
+//!   (tested against the scalar `plurality` and the portable step; about 9% of the
+//!   run's time, 2.3% of its instructions for the tally alone).
 //! - *One `exp` per problem and step, not K*: the softmax is invariant to a common
 //!   shift, so each problem keeps `exp(ℓ_a)` of its wrong answers and template,
 //!   `ℓ_a = θ_a (+ b) − r_i` relative to a reference `r_i`. A REINFORCE step moves a
@@ -148,18 +161,26 @@
 //!   Exact up to rounding (relative drift ~1e-16 per step); a total weight outside
 //!   [2⁻⁵⁰⁰, 2⁵⁰⁰] recomputes the problem from `θ` (never at the spec's values).
 //! - *Entropy without logs*: `H = ln total − Σ w_a ℓ_a / total`, one `log` per problem.
+//!   On record steps each problem's terms (`π_0`, `π_T`, `H/ln K`) are computed in
+//!   whole-row passes, so the divisions vectorise and the `log`s are independent calls,
+//!   then summed in problem order as before (the same operations per element, the same
+//!   sums; 0.5% of the instructions).
 //! - *Held-out problems* never move per problem: `Σ exp θ` of their wrong answers is
-//!   computed once, so an exact held-out accuracy costs one `exp` per problem.
+//!   computed once, so an exact held-out accuracy costs one `exp` per problem, taken
+//!   by `ops::exp_batch` (AVX2 where the CPU has it, the same bits).
 //! - *Whole-step passes*: the policy is stored answer-major, and a step is a sequence of
 //!   loops over all problems (cumulative weights, thresholds, counts by comparing every
 //!   uniform with every threshold, plurality, update) that the compiler vectorises, with
 //!   no branch on sampled values. On x86-64 with AVX2 (detected at run time) the same
 //!   loops are compiled for wider vectors; they make the same IEEE operations in the
 //!   same order (Rust never fuses or reassociates them), so the same bits (tested).
-//!   Two passes use AVX2 intrinsics there: the counts (integer compares, 16 problems in
-//!   two vectors) and the cached weights' update, whose table factors are read by a
-//!   gather (the same entries, the same products); the portable path does the same
-//!   operations one lane at a time.
+//!   Four passes use AVX2 intrinsics there: the thresholds and the counts (integer
+//!   compares), the vote (above) and the update (`update_avx2`), four problems at a time through every
+//!   answer: logits plus their steps, cached weights times table factors read by a
+//!   gather (the same entries, the same products), and the skill's gradient summed in
+//!   problem order as the blocks go, so that its chain of dependent additions overlaps
+//!   the gathers instead of running after them (the same sum in the same order);
+//!   the portable path does the same operations row by row.
 //!
 //! # Streams
 //! Condition `runs` (the four arms of a replicate share their problems: paired), purposes

@@ -159,7 +159,8 @@ impl HeldOut {
     }
 
     /// Calls `f(i, P(right), P(template))` for every problem `i` in order under `s`.
-    /// The right answers' `exp`s are taken a block at a time, as `ops::exp_batch`.
+    /// The right answers' `exp`s are taken a block at a time by `ops::exp_batch`
+    /// (AVX2 where the CPU has it; the same bits).
     #[inline]
     fn for_each_rate(&self, s: Shared, mut f: impl FnMut(usize, f64, f64)) {
         const BLOCK: usize = 64;
@@ -173,10 +174,7 @@ impl HeldOut {
             for ((r, t), x) in right.iter_mut().zip(theta).zip(&self.drawn.transfer[i0..]) {
                 *r = t + s.skill * x;
             }
-            for r in right.iter_mut() {
-                ops::tally(ops::Op::ExpBatch);
-                *r = ops::exp_portable(*r);
-            }
+            ops::exp_batch(right);
             for (j, &right) in right.iter().enumerate() {
                 let i = i0 + j;
                 let template = self.template[i] * exp_b;
@@ -406,7 +404,6 @@ fn right_weight(exponent: f64) -> f64 {
 /// The step of a per-problem logit, `j·(lr_problem/G²)`, and its `exp`, for every
 /// integer `j` an update can produce (`−G² ≤ j ≤ G²/4`).
 pub struct Steps {
-    g: i32,
     offset: i32,
     /// `lr_problem/G²`.
     unit: f64,
@@ -423,7 +420,6 @@ impl Steps {
         let g = samples as i32;
         let g2 = g * g;
         let mut steps = Steps {
-            g,
             offset: g2,
             unit: lr_problem / f64::from(g2),
             g2: f64::from(g2),
@@ -458,7 +454,70 @@ const MAX_U32: f64 = 4_294_967_295.0;
 /// then adding 1.5·2⁵²: both are exact, so the same value, the same bits; tested.)
 #[inline(always)]
 pub fn biased_threshold(x: f64) -> i32 {
-    (x.ceil().min(MAX_U32) + (6_755_399_441_055_744.0 - 2_147_483_648.0)).to_bits() as i32
+    (x.ceil().min(MAX_U32) + THRESHOLD_BIAS).to_bits() as i32
+}
+
+/// `1.5·2⁵² − 2³¹`: added to a whole number `y` in [0, 2³² − 1], the low 32 bits of the
+/// sum's significand are `y − 2³¹` modulo 2³² (`biased_threshold`).
+const THRESHOLD_BIAS: f64 = 6_755_399_441_055_744.0 - 2_147_483_648.0;
+
+/// `biased_threshold(cum[i]·scale[i])` into `threshold[i]` for every `i` of `cum`,
+/// eight at a time: the same product, `ceil` (round toward +∞), `min` (the constant
+/// second, as `f64::min` compiles) and addition, the low 32 bits of each of two
+/// vectors of four gathered into one of eight by a shuffle and a permute (instead of
+/// the compiler's two extractions and shuffles per four). Returns whether any product
+/// is above `2³² − 1`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn thresholds_avx2(cum: &[f64], scale: &[f64], threshold: &mut [i32]) -> bool {
+    use std::arch::x86_64::*;
+    let n = cum.len();
+    assert!(scale.len() >= n && threshold.len() >= n);
+    let whole = n - n % 8;
+    let (max, bias) = (_mm256_set1_pd(MAX_U32), _mm256_set1_pd(THRESHOLD_BIAS));
+    let mut above = _mm256_setzero_pd();
+    for i in (0..whole).step_by(8) {
+        // SAFETY: the 8 elements at `i` of `cum`, `scale` and `threshold` are inside
+        // them (`i + 8 ≤ whole ≤ n`, asserted lengths).
+        unsafe {
+            let x0 = _mm256_mul_pd(
+                _mm256_loadu_pd(cum.as_ptr().add(i)),
+                _mm256_loadu_pd(scale.as_ptr().add(i)),
+            );
+            let x1 = _mm256_mul_pd(
+                _mm256_loadu_pd(cum.as_ptr().add(i + 4)),
+                _mm256_loadu_pd(scale.as_ptr().add(i + 4)),
+            );
+            above = _mm256_or_pd(above, _mm256_cmp_pd::<_CMP_GT_OQ>(x0, max));
+            above = _mm256_or_pd(above, _mm256_cmp_pd::<_CMP_GT_OQ>(x1, max));
+            let t0 = _mm256_add_pd(_mm256_min_pd(_mm256_ceil_pd(x0), max), bias);
+            let t1 = _mm256_add_pd(_mm256_min_pd(_mm256_ceil_pd(x1), max), bias);
+            // Low halves: [t0₀ t0₁ t1₀ t1₁ | t0₂ t0₃ t1₂ t1₃], then in order.
+            let low = _mm256_shuffle_ps::<0b10_00_10_00>(_mm256_castpd_ps(t0), _mm256_castpd_ps(t1));
+            let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_castps_si256(low));
+            _mm256_storeu_si256(threshold.as_mut_ptr().add(i).cast(), t);
+        }
+    }
+    let mut full = _mm256_movemask_pd(above) != 0;
+    for ((t, c), scale) in threshold[whole..n].iter_mut().zip(&cum[whole..]).zip(&scale[whole..]) {
+        let x = c * scale;
+        full |= x > MAX_U32;
+        *t = biased_threshold(x);
+    }
+    full
+}
+
+/// For tests: `thresholds_avx2` where the CPU has AVX2 (`None` elsewhere).
+#[cfg(test)]
+pub fn thresholds_vectorised(cum: &[f64], scale: &[f64]) -> Option<(Vec<i32>, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let mut threshold = vec![0; cum.len()];
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        let full = unsafe { thresholds_avx2(cum, scale, &mut threshold) };
+        return Some((threshold, full));
+    }
+    None
 }
 
 /// A 32-bit uniform `u` as the `i32` `u − 2³¹` (flipping the top bit): the signed
@@ -468,19 +527,23 @@ fn biased(u: u32) -> i32 {
     (u ^ 0x8000_0000) as i32
 }
 
-/// The step's `G` rows of `n` sample uniforms, biased, into `out[..G·n]`; `out` has
-/// `CHUNK` more elements, so that the counting pass may read a whole chunk past the
-/// last problem (those lanes are never used).
-fn bias_samples(uniforms: &[u32], out: &mut [i32]) {
-    for (o, &u) in out.iter_mut().zip(uniforms) {
-        *o = biased(u);
-    }
+/// `biased` of eight uniforms at once. (An `unsafe fn`, as every `target_feature`
+/// function must be before Rust 1.86.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_xor_si256(u, _mm256_set1_epi32(i32::MIN))
 }
 
 /// Per-step scratch of `step_rows`, answer-major like the policy (`[a·n + i]`).
 struct Scratch {
     right: Vec<f64>,
     wl: Vec<f64>,
+    /// Per problem, on record steps: `π_0`, `π_T` and the entropy's term `H/ln K`.
+    right_share: Vec<f64>,
+    template_share: Vec<f64>,
+    entropy_term: Vec<f64>,
     scale: Vec<f64>,
     cum: Vec<f64>,
     /// Rows of `padded(n)`: `⌈cum_a·2³²/total⌉` clamped to `2³² − 1`, biased as the
@@ -490,15 +553,18 @@ struct Scratch {
     /// Per answer: whether some problem's threshold exceeds `2³² − 1` (every uniform
     /// is below it).
     full: Vec<bool>,
+    /// Rows (answers) of `padded(n)`: the counts and the REINFORCE steps `j`; and per
+    /// problem (`padded(n)` long) the top count, the plurality and the target.
     counts: Vec<i32>,
+    j: Vec<i32>,
     top: Vec<i32>,
+    plur: Vec<i32>,
+    target: Vec<i32>,
+    /// Per problem, for the portable `vote_rows` only.
     tied: Vec<u32>,
     seen: Vec<u32>,
     nth: Vec<u32>,
-    plur: Vec<i32>,
-    target: Vec<i32>,
     c_target: Vec<i32>,
-    j: Vec<i32>,
 }
 
 impl Scratch {
@@ -506,20 +572,23 @@ impl Scratch {
         Scratch {
             right: vec![0.0; n],
             wl: vec![0.0; n],
+            right_share: vec![0.0; n],
+            template_share: vec![0.0; n],
+            entropy_term: vec![0.0; n],
             scale: vec![0.0; n],
             cum: vec![0.0; k * n],
             threshold: vec![0; k * padded(n)],
             below: vec![0; k * padded(n)],
             full: vec![false; k],
-            counts: vec![0; k * n],
-            top: vec![0; n],
+            counts: vec![0; k * padded(n)],
+            top: vec![0; padded(n)],
             tied: vec![0; n],
             seen: vec![0; n],
             nth: vec![0; n],
-            plur: vec![0; n],
-            target: vec![0; n],
+            plur: vec![0; padded(n)],
+            target: vec![0; padded(n)],
             c_target: vec![0; n],
-            j: vec![0; n],
+            j: vec![0; k * padded(n)],
         }
     }
 }
@@ -533,8 +602,9 @@ struct StepInput<'a> {
     /// The problems' reach `x_i`.
     transfer: &'a [f64],
     labels: &'a [usize],
-    /// The `G` rows of `n` sample uniforms, biased (`bias_samples`).
-    samples: &'a [i32],
+    /// The `G` rows of `n` sample uniforms, then at least `CHUNK` more (the counting
+    /// passes may read a whole chunk past the last problem; those lanes are never used).
+    samples: &'a [u32],
     /// `n` tie-break uniforms.
     ties: &'a [u32],
     steps: &'a Steps,
@@ -584,8 +654,8 @@ fn generic_only() -> bool {
 #[cfg(test)]
 pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[u32]) -> (Vec<Vec<i32>>, Vec<i32>) {
     let (k, n) = (policy.k, policy.n);
-    let mut samples = vec![0; n * g + CHUNK];
-    bias_samples(&uniforms[..n * g], &mut samples);
+    let mut samples = uniforms[..n * g].to_vec();
+    samples.resize(n * g + CHUNK, 0);
     let steps = Steps::new_for(g, 0.1);
     let input = StepInput {
         arm: Arm::SelfConsistency,
@@ -600,9 +670,11 @@ pub fn sample_step(policy: &mut Policy, transfer: &[f64], g: usize, uniforms: &[
     };
     let mut scratch = Scratch::new(k, n);
     step_rows(policy, &input, &mut scratch, 1.0, &mut StepSums::default());
+    let np = padded(n);
     let counts = (0..n)
-        .map(|i| (0..k).map(|a| scratch.counts[a * n + i]).collect())
+        .map(|i| (0..k).map(|a| scratch.counts[a * np + i]).collect())
         .collect();
+    scratch.plur.truncate(n);
     (counts, scratch.plur)
 }
 
@@ -676,8 +748,15 @@ fn step_rows_generic<const AVX2: bool>(
         }
         for a in 0..k - 1 {
             let row = &mut s.threshold[a * np..(a + 1) * np];
-            // Whether any threshold of the row is above 2³² − 1 (rare: the rows that
-            // have one are fixed up after counting, from the same `x`).
+            // Whether any threshold of the row is above 2³² − 1 (the rows that have one
+            // are fixed up after counting, from the same `x`).
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU
+                // has it.
+                s.full[a] = unsafe { thresholds_avx2(&cum[a * n..(a + 1) * n], &s.scale, row) };
+                continue;
+            }
             let mut full = false;
             for (t, (c, scale)) in row.iter_mut().zip(cum[a * n..(a + 1) * n].iter().zip(&s.scale)) {
                 let x = c * scale;
@@ -720,48 +799,36 @@ fn step_rows_generic<const AVX2: bool>(
             }
         }
     }
-    s.below[(k - 1) * np..k * np].fill(g as i32);
-    s.counts[..n].copy_from_slice(&s.below[..n]);
-    for a in 1..k {
-        let (lower, upper) = s.below.split_at(a * np);
-        let row = &mut s.counts[a * n..(a + 1) * n];
-        for ((c, b), p) in row.iter_mut().zip(&upper[..n]).zip(&lower[(a - 1) * np..]) {
-            *c = b - p;
+    // Counts, plurality and, when training, each answer's REINFORCE step `j`: one pass
+    // over blocks of eight problems with AVX2, whole rows otherwise (`vote`).
+    let plurality_target = matches!(input.arm, Arm::SelfConsistency | Arm::EarlyStopping);
+    match input.arm {
+        Arm::GroundTruth => s.target.fill(0),
+        Arm::SelfConsistency | Arm::EarlyStopping => {}
+        Arm::FixedTeacher => {
+            for (t, l) in s.target.iter_mut().zip(input.labels) {
+                *t = *l as i32;
+            }
         }
     }
-    // Plurality: the nth of the tied top answers, nth from the tie uniform.
-    // The top count and how many answers have it, in one pass: a larger count starts
-    // a new tie of one, an equal one joins it (integers: the same as a maximum, then
-    // counting the answers equal to it).
-    s.top.copy_from_slice(&s.counts[..n]);
-    s.tied.fill(1);
-    for a in 1..k {
-        let row = s.top.iter_mut().zip(s.tied.iter_mut());
-        for ((t, m), c) in row.zip(&s.counts[a * n..(a + 1) * n]) {
-            *m = if *c > *t { 1 } else { *m + u32::from(*c == *t) };
-            *t = (*t).max(*c);
+    let vote = Vote {
+        k,
+        n,
+        g,
+        ties: &input.ties[..n],
+        plurality_target,
+        train: input.train,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+        sums.tally = unsafe { vote_avx2(&vote, s) };
+    }
+    if !AVX2 {
+        vote_rows(&vote, s);
+        for ((top, right), plur) in s.top[..n].iter().zip(&s.counts[..n]).zip(&s.plur) {
+            sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
         }
-    }
-    for ((nth, tie), tied) in s.nth.iter_mut().zip(&input.ties[..n]).zip(&s.tied) {
-        *nth = ((u64::from(*tie) * u64::from(*tied)) >> 32) as u32;
-    }
-    s.seen.fill(0);
-    s.plur.fill(0);
-    for a in 0..k {
-        let row = &s.counts[a * n..(a + 1) * n];
-        let lanes = s
-            .plur
-            .iter_mut()
-            .zip(s.seen.iter_mut())
-            .zip(row.iter().zip(&s.top).zip(&s.nth));
-        for ((p, seen), ((c, top), nth)) in lanes {
-            let is_top = c == top;
-            *p = if is_top && *seen == *nth { a as i32 } else { *p };
-            *seen += u32::from(is_top);
-        }
-    }
-    for ((top, right), plur) in s.top.iter().zip(&s.counts[..n]).zip(&s.plur) {
-        sums.tally.problem(*top as u64, *right as u64, *plur == 0, g as u64);
     }
     if input.record {
         let t = k - 1;
@@ -783,53 +850,322 @@ fn step_rows_generic<const AVX2: bool>(
         for (w, c) in wl.iter_mut().zip(&cache[t * n..(t + 1) * n]) {
             *w += c * shared.template_bias;
         }
+        // Each problem's terms in whole-row passes (the divisions vectorise, the `log`s
+        // are independent calls), then summed in problem order.
+        let total = &s.cum[t * n..(t + 1) * n];
+        for (e, total) in s.entropy_term.iter_mut().zip(total) {
+            *e = ops::log(*total);
+        }
+        for ((e, w), total) in s.entropy_term.iter_mut().zip(wl.iter()).zip(total) {
+            *e = (*e - w / total) / ln_k;
+        }
+        for ((share, right), total) in s.right_share.iter_mut().zip(&s.right).zip(total) {
+            *share = right / total;
+        }
+        let template = &cache[t * n..(t + 1) * n];
+        for ((share, c), total) in s.template_share.iter_mut().zip(template).zip(total) {
+            *share = c / total;
+        }
         for i in 0..n {
-            let total = s.cum[t * n + i];
-            sums.accuracy += s.right[i] / total;
-            sums.template += cache[t * n + i] / total;
-            sums.entropy += (ops::log(total) - wl[i] / total) / ln_k;
+            sums.accuracy += s.right_share[i];
+            sums.template += s.template_share[i];
+            sums.entropy += s.entropy_term[i];
         }
     }
     if input.train {
-        match input.arm {
-            Arm::GroundTruth => s.target.fill(0),
-            Arm::SelfConsistency | Arm::EarlyStopping => s.target.copy_from_slice(&s.plur),
-            Arm::FixedTeacher => {
-                for (t, l) in s.target.iter_mut().zip(input.labels) {
-                    *t = *l as i32;
-                }
-            }
-        }
-        s.c_target.fill(0);
-        for a in 0..k {
-            let row = &s.counts[a * n..(a + 1) * n];
-            for ((ct, t), c) in s.c_target.iter_mut().zip(&s.target).zip(row) {
-                *ct += if *t == a as i32 { *c } else { 0 };
-            }
-        }
-        // j_a = G·c_a·1[a = target] − c_a·c_target (see `Steps`).
+        // Each logit moves by its step `j·lr_problem/G²` (see `Steps`).
         let steps = input.steps;
-        let g = steps.g;
-        for a in 0..k {
-            let row = &s.counts[a * n..(a + 1) * n];
-            for (((j, c), t), ct) in s.j.iter_mut().zip(row).zip(&s.target).zip(&s.c_target) {
-                *j = reinforce_j(*c, *t == a as i32, *ct, g);
-            }
-            for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(&s.j) {
-                *t += steps.step(*j);
-            }
-            if a > 0 {
-                apply_factors::<AVX2>(&mut policy.cache[a * n..(a + 1) * n], &s.j, steps);
-            }
-            if a == 0 {
-                for (j, x) in s.j.iter().zip(x) {
-                    sums.grad_skill += f64::from(*j) * x;
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
+            sums.grad_skill = unsafe { update_avx2(policy, &s.j, x, steps) };
+        }
+        if !AVX2 {
+            for a in 0..k {
+                let j = &s.j[a * np..a * np + n];
+                for (t, j) in policy.theta[a * n..(a + 1) * n].iter_mut().zip(j) {
+                    *t += steps.step(*j);
+                }
+                if a > 0 {
+                    apply_factors(&mut policy.cache[a * n..(a + 1) * n], j, steps);
                 }
             }
-            if a == k - 1 {
-                sums.grad_template += s.j.iter().map(|&j| i64::from(j)).sum::<i64>();
+            for (j, x) in s.j[..n].iter().zip(x) {
+                sums.grad_skill += f64::from(*j) * x;
             }
         }
+        let template = &s.j[(k - 1) * np..(k - 1) * np + n];
+        sums.grad_template = template.iter().map(|&j| i64::from(j)).sum::<i64>();
+    }
+}
+
+/// The REINFORCE update of a training step with AVX2, four problems at a time through
+/// every answer (rows of `padded(n)` in `j`): each logit plus its step, each cached
+/// weight times its table factor (a gather), and the skill's gradient `Σ j_i,0·x_i`
+/// summed in problem order as the blocks go, so that this chain of dependent additions
+/// overlaps the rest of the work instead of waiting for it. The same operations on the
+/// same values in the same order per element and per sum, so the same bits as the
+/// portable row-by-row update (tested).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn update_avx2(policy: &mut Policy, j: &[i32], x: &[f64], steps: &Steps) -> f64 {
+    use std::arch::x86_64::*;
+    let (k, n) = (policy.k, policy.n);
+    let np = padded(n);
+    assert!(j.len() >= k * np && x.len() >= n);
+    assert!(policy.theta.len() >= k * n && policy.cache.len() >= k * n);
+    let factor = &steps.factor[..];
+    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
+    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
+    let (offset, unit) = (_mm_set1_epi32(steps.offset), _mm256_set1_pd(steps.unit));
+    let whole = n - n % 4;
+    let mut grad = 0.0;
+    for i in (0..whole).step_by(4) {
+        for a in 0..k {
+            // SAFETY: the 4 elements at `a·np + i` of `j` and at `a·n + i` of `theta` and
+            // `cache` are inside them (asserted above, `i + 4 ≤ n ≤ np`); every index of
+            // the gather is within `factor`.
+            unsafe {
+                let ja = _mm_loadu_si128(j.as_ptr().add(a * np + i).cast());
+                let t = policy.theta.as_mut_ptr().add(a * n + i);
+                let step = _mm256_mul_pd(_mm256_cvtepi32_pd(ja), unit);
+                _mm256_storeu_pd(t, _mm256_add_pd(_mm256_loadu_pd(t), step));
+                if a > 0 {
+                    let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(ja, offset), low), high);
+                    let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
+                    let e = policy.cache.as_mut_ptr().add(a * n + i);
+                    _mm256_storeu_pd(e, _mm256_mul_pd(_mm256_loadu_pd(e), f));
+                }
+            }
+        }
+        for (j, x) in j[i..i + 4].iter().zip(&x[i..i + 4]) {
+            grad += f64::from(*j) * x;
+        }
+    }
+    for i in whole..n {
+        for a in 0..k {
+            let ja = j[a * np + i];
+            policy.theta[a * n + i] += steps.step(ja);
+            if a > 0 {
+                apply_factors(&mut policy.cache[a * n + i..a * n + i + 1], &[ja], steps);
+            }
+        }
+        grad += f64::from(j[i]) * x[i];
+    }
+    grad
+}
+
+/// What `vote_rows` and `vote_avx2` need besides the scratch: `k` answers, `n`
+/// problems, `G` samples, the tie uniforms, whether the target is the plurality (else
+/// it is in `Scratch::target`), and whether to compute the REINFORCE steps `j`.
+struct Vote<'a> {
+    k: usize,
+    n: usize,
+    g: usize,
+    ties: &'a [u32],
+    plurality_target: bool,
+    train: bool,
+}
+
+/// From the rows of `below` (how many uniforms fall under each answer's threshold; the
+/// last row is not read, it is every uniform): each answer's count `c_a`, the top count,
+/// the plurality (the `nth` of the tied top answers in answer order, `nth` from the tie
+/// uniform as `plurality` takes it) and, when training, `j_a = reinforce_j(c_a, a =
+/// target, c_target, G)`. Rows of `padded(n)`, as answer-major whole rows.
+fn vote_rows(v: &Vote, s: &mut Scratch) {
+    let (k, n, g) = (v.k, v.n, v.g);
+    let np = padded(n);
+    s.counts[..n].copy_from_slice(&s.below[..n]);
+    for a in 1..k {
+        let row = &mut s.counts[a * np..a * np + n];
+        if a == k - 1 {
+            for (c, p) in row.iter_mut().zip(&s.below[(a - 1) * np..]) {
+                *c = g as i32 - p;
+            }
+        } else {
+            let previous = s.below[(a - 1) * np..].iter();
+            for ((c, b), p) in row.iter_mut().zip(&s.below[a * np..]).zip(previous) {
+                *c = b - p;
+            }
+        }
+    }
+    // The top count and how many answers have it, in one pass: a larger count starts
+    // a new tie of one, an equal one joins it (integers: the same as a maximum, then
+    // counting the answers equal to it).
+    s.top[..n].copy_from_slice(&s.counts[..n]);
+    s.tied[..n].fill(1);
+    for a in 1..k {
+        let row = s.top[..n].iter_mut().zip(s.tied.iter_mut());
+        for ((t, m), c) in row.zip(&s.counts[a * np..a * np + n]) {
+            *m = if *c > *t { 1 } else { *m + u32::from(*c == *t) };
+            *t = (*t).max(*c);
+        }
+    }
+    for ((nth, tie), tied) in s.nth[..n].iter_mut().zip(v.ties).zip(&s.tied) {
+        *nth = ((u64::from(*tie) * u64::from(*tied)) >> 32) as u32;
+    }
+    s.seen[..n].fill(0);
+    s.plur[..n].fill(0);
+    for a in 0..k {
+        let row = &s.counts[a * np..a * np + n];
+        let lanes = s.plur[..n]
+            .iter_mut()
+            .zip(s.seen.iter_mut())
+            .zip(row.iter().zip(&s.top).zip(&s.nth));
+        for ((p, seen), ((c, top), nth)) in lanes {
+            let is_top = c == top;
+            *p = if is_top && *seen == *nth { a as i32 } else { *p };
+            *seen += u32::from(is_top);
+        }
+    }
+    if !v.train {
+        return;
+    }
+    if v.plurality_target {
+        s.target[..n].copy_from_slice(&s.plur[..n]);
+    }
+    s.c_target[..n].fill(0);
+    for a in 0..k {
+        let row = &s.counts[a * np..a * np + n];
+        for ((ct, t), c) in s.c_target[..n].iter_mut().zip(&s.target).zip(row) {
+            *ct += if *t == a as i32 { *c } else { 0 };
+        }
+    }
+    for a in 0..k {
+        let (counts, j) = (&s.counts[a * np..a * np + n], &mut s.j[a * np..a * np + n]);
+        for (((j, c), t), ct) in j.iter_mut().zip(counts).zip(&s.target).zip(&s.c_target) {
+            *j = reinforce_j(*c, *t == a as i32, *ct, g as i32);
+        }
+    }
+}
+
+/// `vote_rows` eight problems at a time, every answer's count of a block held in
+/// registers from the counts to the steps `j`: the same integer operations on the same
+/// values (a maximum, then counting the answers equal to it, gives the same top and
+/// tie as the one pass; the `nth` is the same 64-bit product), so the same results.
+/// Padding lanes (past `n`) are computed from whatever their rows hold and never used.
+/// Also returns the step's tally (`StepTally::problem` of every problem, summed in
+/// integer vectors: integers, so the same sums in any order).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vote_avx2(v: &Vote, s: &mut Scratch) -> StepTally {
+    use std::arch::x86_64::*;
+    let (k, n, g) = (v.k, v.n, v.g);
+    let np = padded(n);
+    assert!((2..=MAX_ANSWERS).contains(&k) && v.ties.len() >= n);
+    assert!(s.below.len() >= k * np && s.counts.len() >= k * np && s.j.len() >= k * np);
+    assert!(s.top.len() >= np && s.plur.len() >= np && s.target.len() >= np);
+    let all = _mm256_set1_epi32(g as i32);
+    let (zero, one) = (_mm256_setzero_si256(), _mm256_set1_epi32(1));
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // Per lane: plurality right, samples agreeing on both rewards, right samples among
+    // the plurality's, top counts, right counts.
+    let (mut label, mut agree, mut both, mut proxy, mut truth) = (zero, zero, zero, zero, zero);
+    let mut ties = [0u32; 8];
+    // Every answer's counts of a block (made once: a fresh 1 KiB array per block was
+    // a `memset` call; the first `k` are overwritten by each block before use).
+    let mut count = [zero; MAX_ANSWERS];
+    for c in (0..np).step_by(8) {
+        // The tie uniforms of the block (past `n`: zeros).
+        let tie = if c + 8 <= n {
+            &v.ties[c..c + 8]
+        } else {
+            let have = &v.ties[c.min(n)..n];
+            ties.fill(0);
+            ties[..have.len()].copy_from_slice(have);
+            &ties[..8]
+        };
+        // SAFETY: every load and store is of 8 `i32`s inside a row of `padded(n)` of a
+        // scratch buffer (asserted above) or of `tie` (8 long).
+        unsafe {
+            let mut previous = zero;
+            for (a, count) in count[..k - 1].iter_mut().enumerate() {
+                let below = _mm256_loadu_si256(s.below.as_ptr().add(a * np + c).cast());
+                *count = _mm256_sub_epi32(below, previous);
+                previous = below;
+            }
+            count[k - 1] = _mm256_sub_epi32(all, previous);
+            let mut top = count[0];
+            for count in &count[1..k] {
+                top = _mm256_max_epi32(top, *count);
+            }
+            // cmpeq is −1 where equal: subtracting it counts one.
+            let mut tied = zero;
+            for count in &count[..k] {
+                tied = _mm256_sub_epi32(tied, _mm256_cmpeq_epi32(*count, top));
+            }
+            // nth = ⌊tie·tied/2³²⌋: the even lanes' 64-bit products shifted down, the odd
+            // lanes' high halves in place.
+            let tie = _mm256_loadu_si256(tie.as_ptr().cast());
+            let even = _mm256_srli_epi64::<32>(_mm256_mul_epu32(tie, tied));
+            let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(tie), _mm256_srli_epi64::<32>(tied));
+            let nth = _mm256_blend_epi32::<0b1010_1010>(even, odd);
+            let (mut seen, mut plur, mut answer) = (zero, zero, zero);
+            for (a, count) in count[..k].iter().enumerate() {
+                let is_top = _mm256_cmpeq_epi32(*count, top);
+                let hit = _mm256_and_si256(is_top, _mm256_cmpeq_epi32(seen, nth));
+                plur = _mm256_blendv_epi8(plur, answer, hit);
+                seen = _mm256_sub_epi32(seen, is_top);
+                answer = _mm256_add_epi32(answer, one);
+                _mm256_storeu_si256(s.counts.as_mut_ptr().add(a * np + c).cast(), *count);
+            }
+            _mm256_storeu_si256(s.top.as_mut_ptr().add(c).cast(), top);
+            _mm256_storeu_si256(s.plur.as_mut_ptr().add(c).cast(), plur);
+            // The tally of the block's problems (lanes past `n` masked out).
+            let valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - c.min(n)) as i32), lane);
+            let (top_v, right_v) = (_mm256_and_si256(valid, top), _mm256_and_si256(valid, count[0]));
+            let right_plur = _mm256_and_si256(valid, _mm256_cmpeq_epi32(plur, zero));
+            label = _mm256_sub_epi32(label, right_plur);
+            // A right plurality: all G agree; a wrong one: all but its own and the right.
+            let wrong_agree = _mm256_sub_epi32(_mm256_sub_epi32(all, top_v), right_v);
+            let agreeing = _mm256_blendv_epi8(wrong_agree, all, right_plur);
+            agree = _mm256_add_epi32(agree, _mm256_and_si256(valid, agreeing));
+            both = _mm256_add_epi32(both, _mm256_and_si256(right_plur, right_v));
+            proxy = _mm256_add_epi32(proxy, top_v);
+            truth = _mm256_add_epi32(truth, right_v);
+            if !v.train {
+                continue;
+            }
+            // The target's count: the plurality's is the top count.
+            let (target, c_target) = if v.plurality_target {
+                (plur, top)
+            } else {
+                let target = _mm256_loadu_si256(s.target.as_ptr().add(c).cast());
+                let mut c_target = zero;
+                answer = zero;
+                for count in &count[..k] {
+                    let is_target = _mm256_cmpeq_epi32(target, answer);
+                    c_target = _mm256_add_epi32(c_target, _mm256_and_si256(is_target, *count));
+                    answer = _mm256_add_epi32(answer, one);
+                }
+                (target, c_target)
+            };
+            // j = c·(G·1[a = target] − c_target), as `reinforce_j`. Both factors fit in
+            // 16 bits (|·| ≤ G ≤ MAX_SAMPLES), the count's high half is 0, so the
+            // 16-bit multiply-add of each 32-bit lane is their product.
+            answer = zero;
+            for (a, count) in count[..k].iter().enumerate() {
+                let is_target = _mm256_cmpeq_epi32(target, answer);
+                let factor = _mm256_sub_epi32(_mm256_and_si256(is_target, all), c_target);
+                let j = _mm256_madd_epi16(*count, factor);
+                _mm256_storeu_si256(s.j.as_mut_ptr().add(a * np + c).cast(), j);
+                answer = _mm256_add_epi32(answer, one);
+            }
+        }
+    }
+    let total = |v: __m256i| {
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` holds 8 `i32`s.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+        lanes.iter().map(|&x| x as u64).sum::<u64>()
+    };
+    StepTally {
+        n: (n * g) as u64,
+        p: total(proxy),
+        t: total(truth),
+        pt: total(both),
+        label_right: total(label),
+        reward_agree: total(agree),
     }
 }
 
@@ -837,7 +1173,7 @@ fn step_rows_generic<const AVX2: bool>(
 /// `u[gi·n + l] < t[l]` (biased `i32`s). With `AVX2` (only from `step_rows_avx2`) as
 /// two vectors of eight lanes: the same integer comparisons, so the same counts.
 #[inline(always)]
-fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[u32], n: usize, g: usize) -> [i32; CHUNK] {
     assert!(g >= 1 && u.len() >= (g - 1) * n + CHUNK, "rows of the chunk");
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
@@ -849,7 +1185,7 @@ fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize
     for gi in 0..g {
         let u = &u[gi * n..gi * n + CHUNK];
         for ((c, u), t) in count.iter_mut().zip(u).zip(t) {
-            *c += i32::from(u < t);
+            *c += i32::from(biased(*u) < *t);
         }
     }
     count
@@ -857,7 +1193,7 @@ fn count_below<const AVX2: bool>(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [i32; CHUNK] {
+unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[u32], n: usize, g: usize) -> [i32; CHUNK] {
     use std::arch::x86_64::*;
     const _: () = assert!(CHUNK == 16);
     let mut count = [0i32; CHUNK];
@@ -871,8 +1207,8 @@ unsafe fn count_below_avx2(t: &[i32; CHUNK], u: &[i32], n: usize, g: usize) -> [
         let (mut c0, mut c1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
         for gi in 0..g {
             let row = u.as_ptr().add(gi * n);
-            let u0 = _mm256_loadu_si256(row.cast());
-            let u1 = _mm256_loadu_si256(row.add(8).cast());
+            let u0 = biased_avx2(_mm256_loadu_si256(row.cast()));
+            let u1 = biased_avx2(_mm256_loadu_si256(row.add(8).cast()));
             // t > u: all ones (−1) where u < t; subtracting it counts one.
             c0 = _mm256_sub_epi32(c0, _mm256_cmpgt_epi32(t0, u0));
             c1 = _mm256_sub_epi32(c1, _mm256_cmpgt_epi32(t1, u1));
@@ -899,7 +1235,7 @@ unsafe fn count_rows_avx2<const M: usize>(
     below: &mut [i32],
     first: usize,
     np: usize,
-    u: &[i32],
+    u: &[u32],
     n: usize,
     g: usize,
 ) {
@@ -916,7 +1252,7 @@ unsafe fn count_rows_avx2<const M: usize>(
                 *t = _mm256_loadu_si256(threshold.as_ptr().add((first + m) * np + c).cast());
             }
             for gi in 0..g {
-                let v = _mm256_loadu_si256(u.as_ptr().add(gi * n + c).cast());
+                let v = biased_avx2(_mm256_loadu_si256(u.as_ptr().add(gi * n + c).cast()));
                 for (count, t) in count.iter_mut().zip(&t) {
                     // t > u: all ones (−1) where u < t; subtracting it counts one.
                     *count = _mm256_sub_epi32(*count, _mm256_cmpgt_epi32(*t, v));
@@ -930,52 +1266,15 @@ unsafe fn count_rows_avx2<const M: usize>(
 }
 
 /// Multiplies each cached weight `cache[i]` by `exp` of its logit's step, the table
-/// entry `steps.factor[j[i] + offset]`. With `AVX2` (only from `step_rows_avx2`) four
-/// entries at a time by a gather: the same table entries and the same IEEE products,
-/// so the same bits.
+/// entry `steps.factor[j[i] + offset]`.
 #[inline(always)]
-fn apply_factors<const AVX2: bool>(cache: &mut [f64], j: &[i32], steps: &Steps) {
-    #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // SAFETY: AVX2 is only true in `step_rows_avx2`, which runs where the CPU has it.
-        unsafe { apply_factors_avx2(cache, j, steps) };
-        return;
-    }
-    apply_factors_scalar(cache, j, steps);
-}
-
-#[inline(always)]
-fn apply_factors_scalar(cache: &mut [f64], j: &[i32], steps: &Steps) {
+fn apply_factors(cache: &mut [f64], j: &[i32], steps: &Steps) {
     let (factor, offset) = (&steps.factor[..], steps.offset);
     let last = factor.len() - 1;
     for (e, j) in cache.iter_mut().zip(j) {
         // (The index is clamped so that the compiler sees no panic.)
         *e *= factor[((j + offset).max(0) as usize).min(last)];
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn apply_factors_avx2(cache: &mut [f64], j: &[i32], steps: &Steps) {
-    use std::arch::x86_64::*;
-    let factor = &steps.factor[..];
-    // Indices clamped into the table (they are in it: `Steps`), so no read outside it.
-    let (low, high) = (_mm_set1_epi32(0), _mm_set1_epi32(factor.len() as i32 - 1));
-    let offset = _mm_set1_epi32(steps.offset);
-    let n = cache.len().min(j.len());
-    let whole = n - n % 4;
-    let (cache, j) = (&mut cache[..n], &j[..n]);
-    for (e, j) in cache[..whole].chunks_exact_mut(4).zip(j[..whole].chunks_exact(4)) {
-        // SAFETY: `e` and `j` are 4 elements long; every index is within `factor`.
-        unsafe {
-            let index = _mm_loadu_si128(j.as_ptr().cast());
-            let index = _mm_min_epi32(_mm_max_epi32(_mm_add_epi32(index, offset), low), high);
-            let f = _mm256_i32gather_pd::<8>(factor.as_ptr(), index);
-            let v = _mm256_loadu_pd(e.as_ptr());
-            _mm256_storeu_pd(e.as_mut_ptr(), _mm256_mul_pd(v, f));
-        }
-    }
-    apply_factors_scalar(&mut cache[whole..], &j[whole..], steps);
 }
 
 /// REINFORCE with the group-mean baseline: the reward depends on the answer only, so
@@ -1119,9 +1418,9 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
     let ln_k = ops::log(k as f64);
     let steps = Steps::new(p);
     let mut scratch = Scratch::new(k, n);
-    // Per step: G rows of n sample uniforms, then a row of n tie uniforms.
-    let mut uniforms = vec![0u32; n * (g + 1)];
-    let mut samples = vec![0; n * g + CHUNK];
+    // Per step: G rows of n sample uniforms, then a row of n tie uniforms, then
+    // `CHUNK` unused ones that the counting passes may read (`StepInput::samples`).
+    let mut uniforms = vec![0u32; n * (g + 1) + CHUNK];
     let mut val_uniforms = Vec::new();
     let mut window = vec![CoSums::default(); p.correlation_window];
     let mut stopped = false;
@@ -1154,8 +1453,7 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
         }
         let record = step % p.record_every == 0;
         let train = step < p.steps && !stopped;
-        fill_uniforms(&mut rng, &mut uniforms);
-        bias_samples(&uniforms[..n * g], &mut samples);
+        fill_uniforms(&mut rng, &mut uniforms[..n * (g + 1)]);
         let input = StepInput {
             arm,
             record,
@@ -1163,8 +1461,8 @@ pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trac
             g,
             transfer,
             labels: &labels,
-            samples: &samples,
-            ties: &uniforms[n * g..],
+            samples: &uniforms,
+            ties: &uniforms[n * g..n * (g + 1)],
             steps: &steps,
         };
         let mut sums = StepSums::default();

@@ -339,6 +339,46 @@ fn the_biased_threshold_is_the_two_step_conversion_bit_for_bit() {
 }
 
 #[test]
+fn the_vectorised_thresholds_are_the_scalar_ones_bit_for_bit() {
+    // Products at the edges (0, whole numbers, around 2³¹ and 2³² − 1, far above), at
+    // every length (whole vectors of eight and tails), with and without one above.
+    let mut rng = Stream::new(18, "t", 0, "thresholds");
+    let edges = [
+        0.0,
+        5e-324,
+        0.5,
+        1.0,
+        2_147_483_648.0,
+        4_294_967_294.5,
+        4_294_967_295.0,
+        4_294_967_295.5,
+        1e300,
+    ];
+    let mut cum: Vec<f64> = edges.to_vec();
+    cum.extend((0..60).map(|_| rng.uniform() * 2.0));
+    let scale: Vec<f64> = (0..cum.len())
+        .map(|i| {
+            if i < edges.len() {
+                1.0
+            } else {
+                2_147_483_648.0 + rng.uniform()
+            }
+        })
+        .collect();
+    for start in [0, 8] {
+        for len in 0..cum.len() - start {
+            let (c, s) = (&cum[start..start + len], &scale[start..start + len]);
+            let Some((got, full)) = thresholds_vectorised(c, s) else {
+                return;
+            };
+            let want: Vec<i32> = c.iter().zip(s).map(|(c, s)| biased_threshold(c * s)).collect();
+            assert_eq!(got, want, "start {start} len {len}");
+            assert_eq!(full, c.iter().zip(s).any(|(c, s)| c * s > 4_294_967_295.0));
+        }
+    }
+}
+
+#[test]
 fn the_avx2_and_portable_steps_agree_with_answers_left_over_and_a_partial_chunk() {
     // K = 13: one group of seven answers counted together, five by the 16-problem
     // kernel; 37 problems: a partial last chunk.
