@@ -527,8 +527,8 @@ fn biased(u: u32) -> i32 {
     (u ^ 0x8000_0000) as i32
 }
 
-/// `biased` of eight uniforms at once. (An `unsafe fn`, as every `target_feature`
-/// function must be before Rust 1.86.)
+/// `biased` of eight uniforms at once (AVX2 intrinsics: call only where the
+/// processor has AVX2).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn biased_avx2(u: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
