@@ -221,7 +221,7 @@ impl Validate for Params {
         v::count("batch", self.batch, 1, 100_000)?;
         v::count("group", self.group, 2, MAX_GROUP)?;
         v::count("record_every", self.record_every, 1, self.steps)?;
-        if self.steps % self.record_every != 0 {
+        if !self.steps.is_multiple_of(self.record_every) {
             return Err(Invalid {
                 key: "record_every".into(),
                 problem: format!("must divide steps ({}) so the last step is recorded", self.steps),

@@ -1240,7 +1240,7 @@ unsafe fn count_rows_avx2<const M: usize>(
     g: usize,
 ) {
     use std::arch::x86_64::*;
-    assert!(np % 8 == 0 && threshold.len() >= (first + M) * np && below.len() >= (first + M) * np);
+    assert!(np.is_multiple_of(8) && threshold.len() >= (first + M) * np && below.len() >= (first + M) * np);
     assert!(g >= 1 && u.len() >= (g - 1) * n + np, "rows of the chunks");
     for c in (0..np).step_by(8) {
         // SAFETY: every load and store is of 8 `i32`s inside a row of `threshold` or
