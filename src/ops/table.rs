@@ -131,26 +131,7 @@ pub fn exp_batch(xs: &mut [f64]) {
     for _ in 0..xs.len() {
         ops::tally(Op::ExpTable);
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2, checked just above.
-        unsafe { exp_batch_avx2(xs) };
-        return;
-    }
-    exp_batch_portable(xs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn exp_batch_avx2(xs: &mut [f64]) {
-    exp_batch_portable(xs);
-}
-
-#[inline(always)]
-fn exp_batch_portable(xs: &mut [f64]) {
-    for x in xs.iter_mut() {
-        *x = exp_nonpositive(*x);
-    }
+    ops::map_batch(xs, exp_nonpositive);
 }
 
 #[cfg(test)]
@@ -209,7 +190,7 @@ mod tests {
         let xs: Vec<f64> = (0..37).map(|i| -0.37 * i as f64).collect();
         let (mut batch, mut portable) = (xs.clone(), xs.clone());
         exp_batch(&mut batch);
-        exp_batch_portable(&mut portable);
+        ops::map_batch_portable(&mut portable, exp_nonpositive);
         for ((x, b), p) in xs.iter().zip(&batch).zip(&portable) {
             assert_eq!(b.to_bits(), exp_nonpositive(*x).to_bits());
             assert_eq!(p.to_bits(), b.to_bits());
