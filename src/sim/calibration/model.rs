@@ -806,16 +806,15 @@ fn view_sum(d: &[f64], rel: &[f64], e: &[f64], tau_s: f64) -> (f64, f64) {
 /// question, unrolled).
 fn view_sums<const M: usize>(bank: &Bank, which: &[usize], tau_s: f64, s: &mut ViewScratch) {
     let k1 = M + 1;
-    let mut one = |(i, e): (usize, &[f64])| {
+    let mut one = |(i, e): (usize, &[f64; M])| {
         let d: &[f64] = &bank.gaps[i * k1..][..k1];
-        let rel: &[f64; M] = bank.rel[i * M..][..M].try_into().unwrap();
-        let e: &[f64; M] = e.try_into().unwrap();
+        let rel: &[f64; M] = &bank.rel.as_chunks::<M>().0[i];
         let (sum, sum_d) = view_sum(d, rel, e, tau_s);
         s.sums.push(sum);
         s.sums_d.push(sum_d);
     };
     let e = std::mem::take(&mut s.e);
-    which.iter().copied().zip(e.chunks_exact(M)).for_each(&mut one);
+    which.iter().copied().zip(e.as_chunks::<M>().0).for_each(&mut one);
     s.e = e;
 }
 
@@ -860,11 +859,8 @@ impl TestViews {
     }
 
     fn sums<const M: usize>(&mut self, bank: &Bank, tau_s: f64) {
-        let sums = bank.rel.chunks_exact(M).zip(self.e.chunks_exact(M));
-        self.sum.extend(sums.map(|(rel, e)| {
-            let (rel, e): (&[f64; M], &[f64; M]) = (rel.try_into().unwrap(), e.try_into().unwrap());
-            view_sum_only(rel, e, tau_s)
-        }));
+        let sums = bank.rel.as_chunks::<M>().0.iter().zip(self.e.as_chunks::<M>().0);
+        self.sum.extend(sums.map(|(rel, e)| view_sum_only(rel, e, tau_s)));
     }
 }
 

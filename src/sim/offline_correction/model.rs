@@ -390,7 +390,8 @@ fn softmax_rows<const W: usize, const P: usize>(
     out: &mut [f64],
 ) {
     let m = W - 1;
-    let theta: [[f64; P]; W] = std::array::from_fn(|j| theta[j * P..(j + 1) * P].try_into().expect("P lanes"));
+    let rows_of_theta = theta.as_chunks::<P>().0;
+    let theta: [[f64; P]; W] = std::array::from_fn(|j| rows_of_theta[j]);
     let (mut xs, mut z) = ([[0.0; BLOCK]; W], [[0.0; BLOCK]; W]);
     for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * P)) {
         block_symptoms(x, m, block, &mut xs);
@@ -496,7 +497,7 @@ fn gradient_rows<const W: usize, const P: usize>(
     for lanes in (0..P).step_by(4) {
         let mut acc = [[0.0; 4]; W];
         for (((&i, probs), &action), &scale) in rows.iter().zip(probs.chunks_exact(P)).zip(actions).zip(scales) {
-            let probs: &[f64; 4] = probs[lanes..lanes + 4].try_into().expect("4 lanes");
+            let probs: &[f64; 4] = &probs.as_chunks::<4>().0[lanes / 4];
             let x = &x[i * m..(i + 1) * m];
             let mut d = [0.0; 4];
             for (l, (dl, pl)) in d.iter_mut().zip(probs).enumerate() {

@@ -782,10 +782,11 @@ fn step_rows_generic<const AVX2: bool>(
     }
     for a in first..k - 1 {
         let rows = s.threshold[a * np..(a + 1) * np]
-            .chunks_exact(CHUNK)
-            .zip(s.below[a * np..(a + 1) * np].chunks_exact_mut(CHUNK));
+            .as_chunks::<CHUNK>()
+            .0
+            .iter()
+            .zip(s.below[a * np..(a + 1) * np].as_chunks_mut::<CHUNK>().0);
         for (c, (t, b)) in rows.enumerate() {
-            let t: &[i32; CHUNK] = t.try_into().expect("chunk");
             b.copy_from_slice(&count_below::<AVX2>(t, &input.samples[c * CHUNK..], n, g));
         }
     }
