@@ -320,57 +320,40 @@ impl Policy {
     /// bias and `d · x_j` on a weight, then added to theta times `rate`: the scalar
     /// recipe's operations, run across the action lanes (and compiled for AVX2 where
     /// the processor has it, the same bits).
-    #[allow(clippy::too_many_arguments)]
-    pub fn gradient_step(
-        &mut self,
-        set: &Attempts,
-        rows: &[usize],
-        probs: &[f64],
-        actions: &[usize],
-        scales: &[f64],
-        rate: f64,
-    ) {
+    pub fn gradient_step(&mut self, set: &Attempts, batch: Batch, rate: f64) {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, checked just above.
-            unsafe { self.gradient_step_avx2(set, rows, probs, actions, scales, rate) };
+            unsafe { self.gradient_step_avx2(set, batch, rate) };
             return;
         }
-        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
+        self.gradient_step_portable(set, batch, rate);
     }
 
     /// [`Policy::gradient_step`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    fn gradient_step_avx2(
-        &mut self,
-        set: &Attempts,
-        rows: &[usize],
-        probs: &[f64],
-        actions: &[usize],
-        scales: &[f64],
-        rate: f64,
-    ) {
-        self.gradient_step_portable(set, rows, probs, actions, scales, rate);
+    fn gradient_step_avx2(&mut self, set: &Attempts, batch: Batch, rate: f64) {
+        self.gradient_step_portable(set, batch, rate);
     }
 
     /// [`Policy::gradient_step`] for any processor (inlined into the AVX2 copy).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn gradient_step_portable(
-        &mut self,
-        set: &Attempts,
-        rows: &[usize],
-        probs: &[f64],
-        actions: &[usize],
-        scales: &[f64],
-        rate: f64,
-    ) {
+    fn gradient_step_portable(&mut self, set: &Attempts, batch: Batch, rate: f64) {
         assert_eq!(set.m, self.m, "symptoms have M channels");
-        let batch = (rows, probs, actions, scales);
         by_modes!(self.m, gradient_rows(&mut self.theta, &set.x, batch, rate));
     }
+}
+
+/// A minibatch of [`Policy::gradient_step`]: the indices of its rows in a set of
+/// attempts, their softmax rows `probs` ([`Policy::stride`] wide), the action taken
+/// on each and each row's weight.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    pub rows: &'a [usize],
+    pub probs: &'a [f64],
+    pub actions: &'a [usize],
+    pub scales: &'a [f64],
 }
 
 /// [`Policy::probabilities_batch`] for `W` actions in `P` lanes.
@@ -483,14 +466,14 @@ fn normalised_rows<const W: usize, const P: usize>(e: &[[f64; BLOCK]; W], out: &
 /// [`Policy::gradient_step`] for `W` actions in `P` lanes; `batch` is (rows, probs,
 /// actions, scales).
 #[inline(always)]
-fn gradient_rows<const W: usize, const P: usize>(
-    theta: &mut [f64],
-    x: &[f64],
-    batch: (&[usize], &[f64], &[usize], &[f64]),
-    rate: f64,
-) {
+fn gradient_rows<const W: usize, const P: usize>(theta: &mut [f64], x: &[f64], batch: Batch, rate: f64) {
     let m = W - 1;
-    let (rows, probs, actions, scales) = batch;
+    let Batch {
+        rows,
+        probs,
+        actions,
+        scales,
+    } = batch;
     let mut g = [[0.0; P]; W];
     // Four action lanes (one AVX2 vector) at a time, so that the W accumulators stay
     // in registers; each element is still summed over the rows in order from 0.
@@ -547,7 +530,13 @@ pub(super) fn fine_tune(
             }
             policy.probabilities_batch(attempts, &rows, 1.0, &mut probs);
             let rate = p.sft_rate / p.sft_batch as f64;
-            policy.gradient_step(attempts, &rows, &probs, &targets, &ones, rate);
+            let batch = Batch {
+                rows: &rows,
+                probs: &probs,
+                actions: &targets,
+                scales: &ones,
+            };
+            policy.gradient_step(attempts, batch, rate);
         }
         if step % p.record_every == 0 {
             record(step, policy);
@@ -630,7 +619,13 @@ pub(super) fn online_rl(p: &Params, policy: &mut Policy, pool: &Attempts, rng: &
             batch_reward += r2 - r1;
         }
         let rate = p.rl_rate / p.rl_batch as f64;
-        policy.gradient_step(pool, &batch, &probs, &actions, &scales, rate);
+        let step = Batch {
+            rows: &batch,
+            probs: &probs,
+            actions: &actions,
+            scales: &scales,
+        };
+        policy.gradient_step(pool, step, rate);
         baseline = p.baseline_decay * baseline + (1.0 - p.baseline_decay) * batch_reward / p.rl_batch as f64;
     }
 }
@@ -1067,11 +1062,16 @@ mod tests {
             let expected = gradient_step_row_by_row(&base, &rows[..n], 0.37);
             for portable in [false, true] {
                 let mut policy = base.clone();
-                let batch = (&idx[..n], &probs[..n * s], &actions[..n], &scales[..n]);
+                let batch = Batch {
+                    rows: &idx[..n],
+                    probs: &probs[..n * s],
+                    actions: &actions[..n],
+                    scales: &scales[..n],
+                };
                 if portable {
-                    policy.gradient_step_portable(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                    policy.gradient_step_portable(&set, batch, 0.37);
                 } else {
-                    policy.gradient_step(&set, batch.0, batch.1, batch.2, batch.3, 0.37);
+                    policy.gradient_step(&set, batch, 0.37);
                 }
                 for k in 0..s {
                     for j in 0..w {
