@@ -119,24 +119,22 @@ pub fn log_one(x: f64) -> f64 {
     s * (hfsq + r) + k * LN2_LO - hfsq + f + k * LN2_HI
 }
 
-/// Elements per pass: the loop runs over a chunk, then any input outside the branch-free
-/// domain is redone by `libm`.
+/// Elements per pass: a chunk is checked against the branch-free domain first (one
+/// vectorised pass), then computed branch-free, or, if any element is outside, element
+/// by element with `libm` for those.
 const CHUNK: usize = 64;
 
 #[inline(always)]
 fn batch(xs: &mut [f64], one: impl Fn(f64) -> f64, inside: impl Fn(f64) -> bool, libm_fn: impl Fn(f64) -> f64) {
-    let mut input = [0.0; CHUNK];
     for chunk in xs.chunks_mut(CHUNK) {
-        let input = &mut input[..chunk.len()];
-        input.copy_from_slice(chunk);
-        for x in chunk.iter_mut() {
-            *x = one(*x);
-        }
-        if !input.iter().all(|&x| inside(x)) {
-            for (y, &x) in chunk.iter_mut().zip(input.iter()) {
-                if !inside(x) {
-                    *y = libm_fn(x);
-                }
+        // A non-short-circuit AND (not `all`), so the check vectorises too.
+        if chunk.iter().fold(true, |all, &x| all & inside(x)) {
+            for x in chunk.iter_mut() {
+                *x = one(*x);
+            }
+        } else {
+            for x in chunk.iter_mut() {
+                *x = if inside(*x) { one(*x) } else { libm_fn(*x) };
             }
         }
     }
