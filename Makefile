@@ -51,10 +51,12 @@ report: $(BIN)
 
 # Per figure: simulation time at 1 and 2 threads, its bound (draws and transcendental
 # calls, counted in a build with the feature count-ops, times their measured cost) and
-# the serial tail. Medians of 5 runs; run on a quiet machine.
+# the serial tail. Medians of 5 runs; run on a quiet machine. The counts build writes a
+# slower, counting target/release/mismatch; the last line puts the normal one back.
 bench: bench-numpy
 	$(CARGO) bench --locked --features count-ops --bench counts
 	$(CARGO) bench --locked --bench stages
+	$(CARGO) build --release --locked
 
 # The NumPy baselines (bench/numpy/ID.py: the same models, vectorised, one thread):
 # their simulate + summarise seconds go to target/bench/numpy-seconds.csv, which the
