@@ -691,6 +691,7 @@ fn robustness(
     let merged = robustness_gather(merge)?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut failed = Vec::new();
+    let mut timings = Vec::new();
     for source in selected {
         let source = source.with_overrides(set);
         let experiment = pipeline::declared(&source)?;
@@ -698,7 +699,9 @@ fn robustness(
             "{}: checking claims and knock-outs at {seeds} seeds",
             experiment.id()
         ));
+        let started = std::time::Instant::now();
         let report = pipeline::check(&source, seeds)?;
+        let checked = started.elapsed();
         let results = match merged.iter().find(|(id, _, _)| id == experiment.id()) {
             Some((_, sha, results)) => {
                 let own = experiment_sha(&source)?;
@@ -716,6 +719,12 @@ fn robustness(
                 }
             })?,
         };
+        timings.push((
+            experiment.id().to_string(),
+            checked,
+            started.elapsed() - checked,
+            results.len(),
+        ));
         for f in robustness::outputs(&source, &report, &results)? {
             files.push((out.join(&f.path), f.bytes));
         }
@@ -728,6 +737,7 @@ fn robustness(
     let refs: Vec<(PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     output::write_all_atomically(&refs)?;
     note(&format!("wrote {} files to {}", files.len(), out.display()));
+    note_robustness_timings(&timings, seeds);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -741,6 +751,26 @@ fn robustness(
                 .join(", ")
         )))
     }
+}
+
+/// Where `mismatch robustness`'s wall time went, per figure: the multi-seed check (every
+/// claim and knock-out) and the map cells (0 s when merged from shards). On stderr only:
+/// no output file holds a time.
+fn note_robustness_timings(timings: &[(String, std::time::Duration, std::time::Duration, usize)], seeds: u32) {
+    let mut total = std::time::Duration::ZERO;
+    note(&format!(
+        "wall time: figure, check at {seeds} seeds, maps (cells), total"
+    ));
+    for (id, check, maps, cells) in timings {
+        total += *check + *maps;
+        note(&format!(
+            "  {id:<22} {:>6.1} s  {:>6.1} s ({cells:>3})  {:>6.1} s",
+            check.as_secs_f64(),
+            maps.as_secs_f64(),
+            (*check + *maps).as_secs_f64()
+        ));
+    }
+    note(&format!("  {:<22} {:>32.1} s", "all", total.as_secs_f64()));
 }
 
 fn experiment_sha(source: &Source) -> Result<String> {
