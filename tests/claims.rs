@@ -261,3 +261,83 @@ fn check_reports_holds_at_k_of_n_seeds() {
     assert!(text.contains("2 seeds: 250909677, "), "{text}");
     assert!(text.contains("of 2 seeds (needs 2)"), "{text}");
 }
+
+/// The first `[params]` key of a spec whose value is a decimal number (a float: a map
+/// may step it by 10%).
+fn first_float_param(id: &str) -> (String, f64) {
+    let text = spec_text(id);
+    let params = &text[text.find("[params]").unwrap()..];
+    for line in params.lines().skip(1) {
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.split('#').next().unwrap().trim();
+            if let (true, Ok(x)) = (v.contains('.'), v.parse::<f64>()) {
+                return (k.trim().to_string(), x);
+            }
+        }
+    }
+    panic!("no decimal parameter in {id}");
+}
+
+#[test]
+fn verify_robustness_rebuilds_every_map_and_names_a_changed_or_missing_file() {
+    // Every figure at 4 replicates with one two-point map: `make robustness`'s outputs
+    // in miniature, rebuilt and compared by `verify --robustness`.
+    let dir = scratch("verify-robustness");
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    for id in IDS {
+        let (param, value) = first_float_param(id);
+        let tail = format!(
+            "[[robustness]]\nid = \"tiny\"\nsays = \"a two-point test map\"\nx = {{ key = \"params.{param}\", values = [{value}, {}] }}\nseeds = 2\nreplicates = 4\n",
+            value * 1.1
+        );
+        variant(
+            &specs,
+            id,
+            id,
+            |t| t.replacen("replicates = ", "replicates = 4 #", 1),
+            &tail,
+        );
+    }
+    let (specs, figures) = (specs.to_str().unwrap(), dir.join("figures"));
+    let robustness = figures.join("robustness");
+    let out = mismatch(&["run", "--all", "--specs", specs, "--out", figures.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "run: {}", stderr(&out));
+    // At 4 replicates claims may fail (exit 1); the outputs are written either way.
+    let out = mismatch(&[
+        "robustness",
+        "--all",
+        "--specs",
+        specs,
+        "--seeds",
+        "2",
+        "--out",
+        robustness.to_str().unwrap(),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "robustness: {}", stderr(&out));
+    let verify = || {
+        mismatch(&[
+            "verify",
+            "--robustness",
+            "--figures",
+            figures.to_str().unwrap(),
+            "--specs",
+            specs,
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "verify: {}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("robustness files identical"), "{}", stdout(&out));
+
+    let changed = robustness.join("data/calibration.seeds.csv");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    bytes.extend_from_slice(b"tampered\n");
+    std::fs::write(&changed, bytes).unwrap();
+    let missing = robustness.join("self_improvement.png");
+    std::fs::remove_file(&missing).unwrap();
+    let out = verify();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(text.contains(&format!("differs   {}", changed.display())), "{text}");
+    assert!(text.contains(&format!("missing   {}", missing.display())), "{text}");
+}
