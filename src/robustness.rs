@@ -336,7 +336,12 @@ fn map_figure(source: &Source, rows: &[MapRow], maps: &[Robustness]) -> Result<F
                     findings
                         .iter()
                         .enumerate()
-                        .map(|(i, f)| line(f, i % 6, &|r: &MapRow| r.finding == *f))
+                        .map(|(i, f)| Series {
+                            // Six colours (black and the faint yellow are kept out):
+                            // past six findings the colours repeat, dashed.
+                            mark: if i < 6 { Mark::Line } else { Mark::Dashed },
+                            ..line(f, i % 6, &|r: &MapRow| r.finding == *f)
+                        })
                         .collect(),
                 );
                 series.push(threshold.clone());
