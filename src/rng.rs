@@ -11,10 +11,13 @@
 //! positions, so adding an arm, a condition or a replicate never shifts the numbers
 //! of another. Distributions are drawn here from raw `u64`s with `libm`, never with
 //! `rand_distr` or std float functions, so the bits are the same on every platform.
+//! [`Words`] gives a stream's 32-bit words in bulk, the same words as
+//! [`Stream::fill_u32`], made in place by the block function.
 
 use crate::ops;
+use rand_chacha::rand_core::block::Generator;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand_chacha::{ChaCha8Core, ChaCha8Rng};
 use sha2::{Digest, Sha256};
 
 /// A seeded generator for one (condition, replicate, purpose).
@@ -23,17 +26,7 @@ pub struct Stream(ChaCha8Rng);
 impl Stream {
     /// The stream for `purpose` of replicate `replicate` of `condition` under `seed`.
     pub fn new(seed: u64, condition: &str, replicate: u64, purpose: &str) -> Self {
-        let mut hasher = Sha256::new();
-        let mut digits = [0u8; 20];
-        hasher.update(b"mismatch/stream/v1\0");
-        hasher.update(decimal(seed, &mut digits));
-        hasher.update(b"\0");
-        hasher.update(condition.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(decimal(replicate, &mut digits));
-        hasher.update(b"\0");
-        hasher.update(purpose.as_bytes());
-        Stream(ChaCha8Rng::from_seed(hasher.finalize().into()))
+        Stream(ChaCha8Rng::from_seed(key(seed, condition, replicate, purpose)))
     }
 
     /// A raw 64-bit draw: every draw of every distribution below is one of these.
@@ -146,6 +139,82 @@ impl Stream {
     }
 }
 
+/// The ChaCha8 key of the stream named (seed, condition, replicate, purpose): the
+/// SHA-256 of the name (module doc).
+fn key(seed: u64, condition: &str, replicate: u64, purpose: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let mut digits = [0u8; 20];
+    hasher.update(b"mismatch/stream/v1\0");
+    hasher.update(decimal(seed, &mut digits));
+    hasher.update(b"\0");
+    hasher.update(condition.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(decimal(replicate, &mut digits));
+    hasher.update(b"\0");
+    hasher.update(purpose.as_bytes());
+    hasher.finalize().into()
+}
+
+/// Words of one ChaCha8 block.
+const BLOCK: usize = 64;
+
+/// A stream taken as 32-bit words in bulk: the same words in the same order as
+/// [`Stream::fill_u32`] on the [`Stream`] of the same name (its own key at stream
+/// number 0, not a substream), but made by the ChaCha8 block function straight into the
+/// caller's slice, a whole block of 64 words at a time, where `Stream` makes each block
+/// in the generator's buffer and copies it out (one `memcpy` call per 256 bytes). For a
+/// model that takes millions of uniforms a step in long runs.
+pub struct Words {
+    core: ChaCha8Core,
+    buffer: [u32; BLOCK],
+    /// The next unread word of `buffer` (`BLOCK`: none left).
+    next: usize,
+}
+
+impl Words {
+    /// The words of the stream `Stream::new(seed, condition, replicate, purpose)`.
+    pub fn new(seed: u64, condition: &str, replicate: u64, purpose: &str) -> Self {
+        Words {
+            core: ChaCha8Core::from_seed(key(seed, condition, replicate, purpose)),
+            buffer: [0; BLOCK],
+            next: BLOCK,
+        }
+    }
+
+    /// What [`Stream::fill_u32`] gives: `out.len().div_ceil(2)` draws' halves, low
+    /// half first; an odd length leaves the last draw's high half unused. The words
+    /// left in the buffer come first, then whole blocks are made in place in `out`,
+    /// then a last part block goes through the buffer.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        #[cfg(feature = "count-ops")]
+        for _ in 0..out.len().div_ceil(2) {
+            ops::tally(ops::Op::Draw);
+        }
+        let odd = out.len() % 2 == 1;
+        let left = (BLOCK - self.next).min(out.len());
+        let (first, out) = out.split_at_mut(left);
+        first.copy_from_slice(&self.buffer[self.next..self.next + left]);
+        self.next += left;
+        let (blocks, rest) = out.as_chunks_mut::<BLOCK>();
+        for block in blocks {
+            self.core.generate(block);
+        }
+        if !rest.is_empty() {
+            self.core.generate(&mut self.buffer);
+            rest.copy_from_slice(&self.buffer[..rest.len()]);
+            self.next = rest.len();
+        }
+        if odd {
+            // The high half of the last draw, unused.
+            if self.next == BLOCK {
+                self.core.generate(&mut self.buffer);
+                self.next = 0;
+            }
+            self.next += 1;
+        }
+    }
+}
+
 /// The decimal digits of `n` (what `n.to_string()` gives), written into `buffer`
 /// without allocating: streams are made by the ten thousand.
 fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
@@ -230,6 +299,28 @@ mod tests {
                 assert_eq!(filled, drawn, "skip {skip} len {len}");
                 assert_eq!(a.next_u64(), b.next_u64(), "position after skip {skip} len {len}");
             }
+        }
+    }
+
+    #[test]
+    fn words_are_the_words_of_fill_u32() {
+        // Lengths from 0 to three blocks and more, odd and even, in a fixed mixed order
+        // (from another stream), so every offset in a block meets every kind of request.
+        let mut lengths = Stream::new(9, "c", 0, "lengths");
+        let mut a = Words::new(4, "c", 2, "p");
+        let mut b = Stream::new(4, "c", 2, "p");
+        for step in 0..3000 {
+            let len = match step % 4 {
+                0 => lengths.below(7),
+                1 => lengths.below(70),
+                2 => lengths.below(200),
+                _ => 63 + lengths.below(3),
+            };
+            let mut from_words = vec![0u32; len];
+            let mut from_stream = vec![0u32; len];
+            a.fill_u32(&mut from_words);
+            b.fill_u32(&mut from_stream);
+            assert_eq!(from_words, from_stream, "step {step}, length {len}");
         }
     }
 

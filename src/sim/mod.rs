@@ -20,7 +20,7 @@ pub mod self_improvement;
 
 use crate::analysis::Summary;
 use crate::render::Figure;
-use crate::rng::Stream;
+use crate::rng::{Stream, Words};
 use crate::spec::Validate;
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
@@ -49,6 +49,12 @@ impl Replicate<'_> {
     /// The stream for `purpose` (e.g. `"turns"`) of this replicate.
     pub fn stream(&self, purpose: &str) -> Stream {
         Stream::new(self.seed, self.condition, self.index, purpose)
+    }
+
+    /// The stream for `purpose` taken as 32-bit words in bulk (the same words as
+    /// `stream(purpose).fill_u32`, see [`Words`]).
+    pub fn words(&self, purpose: &str) -> Words {
+        Words::new(self.seed, self.condition, self.index, purpose)
     }
 
     pub fn index(&self) -> u64 {

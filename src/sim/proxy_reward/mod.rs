@@ -113,8 +113,10 @@
 //!   `a` with `u < cum_a·2³²/total` (resolution 2⁻³², far below any probability that
 //!   matters here). Per problem and step: `G` sample uniforms and one tie-break uniform,
 //!   drawn whether or not there is a tie (no branch, and the stream position never
-//!   depends on the data). They are copied from the generator's blocks in bulk
-//!   (`Stream::fill_u32`: the same words as splitting `u64` draws, tested).
+//!   depends on the data). They are made in bulk, each ChaCha8 block straight into the
+//!   step's array (`rng::Words`: the same words as `Stream::fill_u32`, which are those
+//!   of splitting `u64` draws, both tested; without the generator's buffer and its copy,
+//!   about 6% of the run).
 //! - *Integer comparisons*: for a whole `u` and a threshold `t ≥ 0`, `u < t` exactly
 //!   when `u < ⌈t⌉`, and a threshold above `2³² − 1` has every uniform below it; so
 //!   the step compares the uniforms, biased to `i32` (`u − 2³¹`, order kept; flipped

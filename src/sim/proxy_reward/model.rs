@@ -4,7 +4,7 @@
 
 use super::Params;
 use crate::ops;
-use crate::rng::Stream;
+use crate::rng::{Stream, Words};
 use crate::sim::Replicate;
 
 /// Upper bounds that let the inner loop use fixed-size stack buffers.
@@ -217,7 +217,7 @@ impl HeldOut {
     /// The share of right answers among `draws` samples of each problem under `s`:
     /// sample `g` of problem `i` is right if its 32-bit uniform is below
     /// `P(right)·2³²`.
-    pub fn sampled_accuracy(&self, s: Shared, draws: usize, rng: &mut Stream, uniforms: &mut Vec<u32>) -> f64 {
+    pub fn sampled_accuracy(&self, s: Shared, draws: usize, rng: &mut Words, uniforms: &mut Vec<u32>) -> f64 {
         uniforms.resize(self.problems() * draws, 0);
         fill_uniforms(rng, uniforms);
         let mut right = 0u64;
@@ -238,7 +238,7 @@ fn threshold(x: f64) -> u32 {
 
 /// Fills `out` with 32-bit uniforms: each `u64` of the stream gives two, its low half
 /// first (a last odd one uses a whole draw).
-pub fn fill_uniforms(rng: &mut Stream, out: &mut [u32]) {
+pub fn fill_uniforms(rng: &mut Words, out: &mut [u32]) {
     rng.fill_u32(out);
 }
 
@@ -1383,7 +1383,7 @@ impl Problems {
             p.validation_problems,
             &mut rep.stream("validation_problems"),
         ));
-        let labels = teacher_labels(p, &Policy::new(&train), &train.transfer, &mut rep.stream("teacher"));
+        let labels = teacher_labels(p, &Policy::new(&train), &train.transfer, &mut rep.words("teacher"));
         Problems {
             train,
             test,
@@ -1408,9 +1408,9 @@ pub fn records(p: &Params) -> usize {
 /// One training run of `arm` on `problems`, with streams `train/<arm>` and
 /// `validation/<arm>` of `rep` (and `teacher/<arm>` when the teacher relabels).
 pub fn train(p: &Params, arm: Arm, problems: &Problems, rep: &Replicate) -> Trace {
-    let mut rng = rep.stream(&format!("train/{}", arm.name()));
-    let mut val_rng = rep.stream(&format!("validation/{}", arm.name()));
-    let mut teacher_rng = rep.stream(&format!("teacher/{}", arm.name()));
+    let mut rng = rep.words(&format!("train/{}", arm.name()));
+    let mut val_rng = rep.words(&format!("validation/{}", arm.name()));
+    let mut teacher_rng = rep.words(&format!("teacher/{}", arm.name()));
     let transfer = &problems.train.transfer;
     let mut policy = Policy::new(&problems.train);
     let mut labels = problems.labels.clone();
@@ -1508,7 +1508,7 @@ pub fn validation_noise(p: &Params) -> f64 {
 /// Labels: the plurality of `teacher_samples` answers of `policy` on each problem
 /// (`transfer`: the problems' reach), from `teacher_samples + 1` 32-bit uniforms per
 /// problem (the samples, then the tie-break).
-pub fn teacher_labels(p: &Params, policy: &Policy, transfer: &[f64], rng: &mut Stream) -> Vec<usize> {
+pub fn teacher_labels(p: &Params, policy: &Policy, transfer: &[f64], rng: &mut Words) -> Vec<usize> {
     let (k, draws) = (policy.k, p.teacher_samples);
     let mut uniforms = vec![0u32; transfer.len() * (draws + 1)];
     fill_uniforms(rng, &mut uniforms);

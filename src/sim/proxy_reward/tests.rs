@@ -1,6 +1,6 @@
 use super::model::*;
 use super::*;
-use crate::rng::Stream;
+use crate::rng::{Stream, Words};
 
 #[test]
 fn correlation_of_identical_and_constant_rewards() {
@@ -140,7 +140,7 @@ fn ground_truth_never_rewards_the_template() {
 
 #[test]
 fn sampled_counts_follow_the_weights() {
-    let mut rng = Stream::new(3, "t", 0, "counts");
+    let mut rng = Words::new(3, "t", 0, "counts");
     let weights = [1.0, 3.0, 0.0, 4.0];
     let mut counts = [0u32; 4];
     let mut totals = [0u64; 4];
@@ -170,7 +170,7 @@ fn moved_policy(n: usize) -> (Drawn, Policy, Vec<u32>) {
     policy.shared.template_bias = -0.4;
     policy.shift_template(-0.4);
     let mut uniforms = vec![0u32; n * (p.samples + 1)];
-    fill_uniforms(&mut Stream::new(5, "t", 0, "step"), &mut uniforms);
+    fill_uniforms(&mut Words::new(5, "t", 0, "step"), &mut uniforms);
     (drawn, policy, uniforms)
 }
 
