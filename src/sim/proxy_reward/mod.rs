@@ -178,10 +178,11 @@
 //!   same order (Rust never fuses or reassociates them), so the same bits (tested).
 //!   Four passes use AVX2 intrinsics there: the thresholds and the counts (integer
 //!   compares), the vote (above) and the update (`update_avx2`), four problems at a time through every
-//!   answer: logits plus their steps, cached weights times table factors read by a
-//!   gather (the same entries, the same products), and the skill's gradient summed in
-//!   problem order as the blocks go, so that its chain of dependent additions overlaps
-//!   the gathers instead of running after them (the same sum in the same order);
+//!   answer: logits plus their steps, cached weights times table factors read by four
+//!   loads (the same entries, the same products; `_mm256_i32gather_pd` was slower), and
+//!   the skill's gradient summed in problem order as the blocks go, so that its chain of
+//!   dependent additions overlaps the table reads instead of running after them (the
+//!   same sum in the same order);
 //!   the portable path does the same operations row by row.
 //!
 //! # Streams
