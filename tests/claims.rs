@@ -31,17 +31,28 @@ fn variant(dir: &Path, name: &str, id: &str, edit: impl Fn(String) -> String, ta
 
 /// The first `[params]` key of a spec whose value is a plain number.
 fn first_numeric_param(id: &str) -> (String, f64) {
+    first_param(id, |_| true)
+}
+
+/// The first `[params]` key of a spec whose value is a decimal number (a float: a map
+/// may step it by 10%).
+fn first_float_param(id: &str) -> (String, f64) {
+    first_param(id, |v| v.contains('.'))
+}
+
+/// The first `[params]` key whose value, as written, passes `written` and is a number.
+fn first_param(id: &str, written: impl Fn(&str) -> bool) -> (String, f64) {
     let text = spec_text(id);
     let params = &text[text.find("[params]").unwrap()..];
     for line in params.lines().skip(1) {
         if let Some((k, v)) = line.split_once('=') {
             let v = v.split('#').next().unwrap().trim();
-            if let Ok(x) = v.parse::<f64>() {
+            if let (true, Ok(x)) = (written(v), v.parse::<f64>()) {
                 return (k.trim().to_string(), x);
             }
         }
     }
-    panic!("no numeric parameter in {id}");
+    panic!("no such parameter in {id}");
 }
 
 /// The id of the first claim of kind `finding` in a spec.
@@ -260,22 +271,6 @@ fn check_reports_holds_at_k_of_n_seeds() {
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
     assert!(text.contains("2 seeds: 250909677, "), "{text}");
     assert!(text.contains("of 2 seeds (needs 2)"), "{text}");
-}
-
-/// The first `[params]` key of a spec whose value is a decimal number (a float: a map
-/// may step it by 10%).
-fn first_float_param(id: &str) -> (String, f64) {
-    let text = spec_text(id);
-    let params = &text[text.find("[params]").unwrap()..];
-    for line in params.lines().skip(1) {
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.split('#').next().unwrap().trim();
-            if let (true, Ok(x)) = (v.contains('.'), v.parse::<f64>()) {
-                return (k.trim().to_string(), x);
-            }
-        }
-    }
-    panic!("no decimal parameter in {id}");
 }
 
 #[test]
